@@ -1,0 +1,28 @@
+"""Shared test fixtures. Paths to the real media in ../shared (next to the repo checkout)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TRAJCRAFTER_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED}")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def media_dir(shared_dir) -> Path:
+    return shared_dir / "media"
+
+
+@pytest.fixture(scope="session")
+def trajectories_dir(shared_dir) -> Path:
+    return shared_dir / "trajectories"
