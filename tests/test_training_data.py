@@ -1,0 +1,331 @@
+"""Training data plumbing: strict config, tar shards, resumable batch stream, posed sequences.
+
+Expectations are independent of the code under test: hand-built matrices, known byte
+patterns, and counting arguments about which sample lands in which batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
+from training.config import config_from_dict, load_config
+from training.data import ShardBatchStream, make_loader
+from training.posed import (
+    quaternion_to_matrix,
+    read_colmap_depth_bin,
+    read_colmap_sequence,
+    read_posed_sequence,
+    write_colmap_depth_bin,
+    write_colmap_text_model,
+    write_posed_sequence,
+)
+from training.shards import Sample, ShardWriter, iter_shard
+
+BASE_CFG = {"model": {"transformer_dir": "x"}, "data": {"shards": ["x.tar"], "num_frames": 5, "height": 16, "width": 16}}
+
+
+def _cfg(**sections):
+    data = json.loads(json.dumps(BASE_CFG))
+    for k, v in sections.items():
+        if isinstance(v, dict):
+            data.setdefault(k, {}).update(v)
+        else:
+            data[k] = v
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------------------
+
+
+def test_config_defaults_follow_the_stage():
+    c1 = config_from_dict(_cfg(stage=1))
+    c2 = config_from_dict(_cfg(stage=2, optim={"lr": 2e-6}))
+    assert c1.trainable_prefixes == ["patch_embed.", "transformer_blocks."]
+    assert c2.trainable_prefixes == ["perceiver_cross_attention.", "ref_patch_embed."]
+    assert c1.data_kinds == ["double_reprojection", "triplet"] and c2.data_kinds == ["triplet"]
+    assert not c1.uses_reference and c2.uses_reference
+    assert c2.optim.lr == 2e-6
+
+
+@pytest.mark.parametrize("patch,needle", [
+    ({"optim": {"learning_rate": 1e-4}}, "optim.learning_rate': unknown key"),
+    ({"optim": {"lr_": 1e-4}}, "Did you mean 'lr'"),
+    ({"trian": {"max_steps": 3}}, "Did you mean 'train'"),
+    ({"train": {"cfg_dropout": {"txt": 0.1}}}, "train.cfg_dropout.txt"),
+])
+def test_config_unknown_keys_are_errors(patch, needle):
+    with pytest.raises(TrajCrafterError) as err:
+        config_from_dict(_cfg(**patch))
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("patch,needle", [
+    ({"data": {"num_frames": 8}}, r"4k\+1"),
+    ({"data": {"height": 20}}, "multiple of 16"),
+    ({"optim": {"lr": "fast"}}, "must be a number"),
+    ({"train": {"max_steps": 2.5}}, "integer"),
+    ({"train": {"gradient_checkpointing": "yes"}}, "true or false"),
+    ({"train": {"cfg_dropout": {"text": 1.5}}}, "probability"),
+    ({"stage": 2, "data": {"kinds": ["double_reprojection"]}}, "triplet"),
+    ({"stage": 3}, "1 or 2"),
+])
+def test_config_bad_values_are_errors(patch, needle):
+    with pytest.raises(TrajCrafterError, match=needle):
+        config_from_dict(_cfg(**patch))
+
+
+def test_config_file_yaml_json_and_overrides(tmp_path):
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(_cfg(optim={"lr": "1e-5"})))
+    (tmp_path / "c.json").write_text(json.dumps(_cfg()))
+    cfg = load_config(tmp_path / "c.yaml", ["optim.lr=3e-6", "train.max_steps=7"])
+    assert cfg.optim.lr == pytest.approx(3e-6) and cfg.train.max_steps == 7
+    assert load_config(tmp_path / "c.json").data.height == 16
+    with pytest.raises(TrajCrafterError, match="unknown key"):
+        load_config(tmp_path / "c.json", ["train.max_stpes=3"])
+    with pytest.raises(TrajCrafterError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+# ---------------------------------------------------------------------------------------
+# Shards
+# ---------------------------------------------------------------------------------------
+
+
+def _sample(i: int, kind: str = "triplet", t: int = 5, h: int = 16, w: int = 16) -> Sample:
+    g = torch.Generator().manual_seed(i)
+    video = {
+        "target": torch.randint(0, 256, (t, h, w, 3), generator=g, dtype=torch.uint8),
+        "render": torch.randint(0, 256, (t, h, w, 3), generator=g, dtype=torch.uint8),
+        "mask": torch.randint(0, 2, (t, h, w), generator=g, dtype=torch.uint8),
+    }
+    if kind == "triplet":
+        video["reference"] = torch.full((t, h, w, 3), i % 256, dtype=torch.uint8)
+    return Sample(f"s{i:04d}", {"kind": kind, "prompt": f"prompt {i}"}, video)
+
+
+def _write(path, ids, kind="triplet"):
+    with ShardWriter(path) as w:
+        for i in ids:
+            w.write(_sample(i, kind))
+    return path
+
+
+def test_shard_roundtrip_is_exact(tmp_path):
+    path = _write(tmp_path / "a.tar", [0, 1, 2])
+    out = list(iter_shard(path))
+    assert [s.key for s in out] == ["s0000", "s0001", "s0002"]
+    for i, s in enumerate(out):
+        ref = _sample(i)
+        for name in ref.video:
+            assert torch.equal(s.video[name], ref.video[name])
+        assert s.prompt == f"prompt {i}" and s.meta["num_frames"] == 5
+    # a plain tar that any tool can list
+    with tarfile.open(path) as tar:
+        assert "s0000.video.safetensors" in tar.getnames()
+
+
+def test_shard_writer_leaves_nothing_on_error(tmp_path):
+    with pytest.raises(RuntimeError):
+        with ShardWriter(tmp_path / "b.tar") as w:
+            w.write(_sample(0))
+            raise RuntimeError("job killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_shard_is_a_clear_error(tmp_path):
+    path = _write(tmp_path / "c.tar", [0, 1])
+    data = bytearray(path.read_bytes())
+    # flip one byte inside the first video member's tensor data (after its tar header)
+    with tarfile.open(path) as tar:
+        info = tar.getmember("s0000.video.safetensors")
+    data[info.offset_data + info.size - 10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(TrajCrafterError, match=r"c\.tar is corrupt.*checksum"):
+        list(iter_shard(path))
+    truncated = tmp_path / "t.tar"
+    truncated.write_bytes(bytes(data[: info.offset_data + 100]))
+    with pytest.raises(TrajCrafterError, match="corrupt or truncated"):
+        list(iter_shard(truncated))
+    garbage = tmp_path / "g.tar"
+    garbage.write_bytes(b"not a tar at all" * 100)
+    with pytest.raises(TrajCrafterError, match="corrupt"):
+        list(iter_shard(garbage))
+
+
+def test_writer_rejects_inconsistent_samples(tmp_path):
+    bad = _sample(0)
+    bad.video["mask"] = bad.video["mask"][:, :8]
+    with pytest.raises(TrajCrafterError, match="mask must be uint8"):
+        with ShardWriter(tmp_path / "d.tar") as w:
+            w.write(bad)
+    missing = _sample(1)
+    del missing.video["reference"]
+    with pytest.raises(TrajCrafterError, match="reference"):
+        with ShardWriter(tmp_path / "e.tar") as w:
+            w.write(missing)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------
+# Batch stream
+# ---------------------------------------------------------------------------------------
+
+
+def _keys(stream, n):
+    it = iter(stream)
+    return [tuple(next(it)["key"]) for _ in range(n)]
+
+
+def test_stream_partitions_each_epoch_across_processes(tmp_path):
+    _write(tmp_path / "x-0.tar", range(0, 7))
+    _write(tmp_path / "x-1.tar", range(7, 13))
+    _write(tmp_path / "x-2.tar", range(100, 104), kind="double_reprojection")
+    pattern = [str(tmp_path / "x-*.tar")]
+    kw = dict(kinds=["triplet"], batch_size=2, num_frames=5, height=16, width=16, seed=3)
+    ranks = [ShardBatchStream(pattern, rank=r, world_size=2, **kw) for r in range(2)]
+    per_epoch = ranks[0].batches_per_epoch
+    assert per_epoch == 13 // 4  # 13 triplets, 2 per batch x 2 processes, tail dropped
+    epoch0 = [k for r in ranks for b in _keys(r, per_epoch) for k in b]
+    assert len(epoch0) == len(set(epoch0)) == 12  # disjoint, no double-reprojection sample
+    assert all(int(k[1:]) < 13 for k in epoch0)
+    # the next epoch is a different permutation
+    nxt = _keys(ShardBatchStream(pattern, rank=0, world_size=2, start_batch=per_epoch, **kw), 1)
+    assert nxt != _keys(ranks[0], 1)
+
+
+def test_stream_resume_position_and_workers_reproduce_the_order(tmp_path):
+    _write(tmp_path / "y-0.tar", range(0, 9))
+    _write(tmp_path / "y-1.tar", range(9, 20))
+    kw = dict(shards=[str(tmp_path / "y-*.tar")], kinds=["triplet"], batch_size=3, num_frames=5, height=16, width=16)
+    full = _keys(ShardBatchStream(**kw), 10)  # crosses into the second epoch (6 per epoch)
+    resumed = _keys(ShardBatchStream(start_batch=4, **kw), 6)
+    assert resumed == full[4:]
+    loader = make_loader(ShardBatchStream(start_batch=4, **kw), num_workers=2)
+    it = iter(loader)
+    with_workers = [tuple(next(it)["key"]) for _ in range(6)]
+    del it
+    assert with_workers == full[4:]
+    batch = next(iter(ShardBatchStream(**kw)))
+    assert batch["target"].shape == (3, 5, 16, 16, 3) and batch["mask"].shape == (3, 5, 16, 16)
+    # a triplet's reference is its own tensor (constant = index), not the target
+    assert all(int(batch["reference"][b].float().mean()) == int(k[1:]) for b, k in enumerate(batch["key"]))
+
+
+def test_stream_geometry_and_size_errors(tmp_path):
+    _write(tmp_path / "z.tar", range(3))
+    with pytest.raises(TrajCrafterError, match="config asks for"):
+        next(iter(ShardBatchStream([str(tmp_path / "z.tar")], ["triplet"], 1, 9, 16, 16)))
+    with pytest.raises(TrajCrafterError, match="lower data.batch_size"):
+        ShardBatchStream([str(tmp_path / "z.tar")], ["triplet"], 4, 5, 16, 16)
+    with pytest.raises(TrajCrafterError, match="matches no file"):
+        ShardBatchStream([str(tmp_path / "nope-*.tar")], ["triplet"], 1, 5, 16, 16)
+
+
+# ---------------------------------------------------------------------------------------
+# Posed sequences and COLMAP
+# ---------------------------------------------------------------------------------------
+
+
+def _rot_y(deg):
+    a = math.radians(deg)
+    return torch.tensor([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]], dtype=torch.float64)
+
+
+def _toy_sequence(n=3, h=12, w=20):
+    frames = torch.rand(n, h, w, 3)
+    depths = 1.0 + torch.rand(n, h, w)
+    K = torch.tensor([[15.0, 0, 9.5], [0, 14.0, 5.5], [0, 0, 1]])
+    c2w = torch.eye(4, dtype=torch.float64).repeat(n, 1, 1)
+    for i in range(n):
+        c2w[i, :3, :3] = _rot_y(10.0 * i)
+        c2w[i, :3, 3] = torch.tensor([0.1 * i, -0.05 * i, 0.2 * i], dtype=torch.float64)
+    return frames, depths, K, c2w
+
+
+def test_quaternion_matches_hand_built_rotation():
+    a = math.radians(30)
+    # rotation of 30 degrees about y: q = (cos 15, 0, sin 15, 0)
+    R = quaternion_to_matrix(math.cos(a / 2), 0.0, math.sin(a / 2), 0.0)
+    assert torch.allclose(R, _rot_y(30), atol=1e-12)
+
+
+def test_posed_sequence_roundtrip_and_resize(tmp_path):
+    frames, depths, K, c2w = _toy_sequence()
+    write_posed_sequence(tmp_path / "scene", frames, depths, K, c2w)
+    seq = read_posed_sequence(tmp_path / "scene")
+    clip = seq.load([0, 2], 12, 20)
+    assert torch.allclose(clip.frames, frames[[0, 2]], atol=1 / 255 + 1e-6)
+    assert torch.equal(clip.depths, depths[[0, 2]])
+    assert torch.allclose(clip.cam_to_world.double(), c2w[[0, 2]], atol=1e-6)
+    half = seq.load([1], 6, 10)
+    # pixel centres stay put: (cx + 0.5) * 0.5 - 0.5
+    assert half.intrinsics[0, 0, 2].item() == pytest.approx((9.5 + 0.5) * 0.5 - 0.5)
+    assert half.intrinsics[0, 0, 0].item() == pytest.approx(7.5)
+
+
+def test_posed_sequence_missing_depth_and_bad_camera(tmp_path):
+    frames, depths, K, c2w = _toy_sequence()
+    scene = write_posed_sequence(tmp_path / "scene", frames, depths, K, c2w)
+    (scene / "depth" / "000001.npy").unlink()
+    seq = read_posed_sequence(scene)
+    seq.load([0], 12, 20)
+    with pytest.raises(MissingFilesError, match="depth map for frame 000001 is missing"):
+        seq.load([1], 12, 20)
+    doc = json.loads((scene / "cameras.json").read_text())
+    doc["frames"][0]["c2w"][0][0] = 5.0
+    (scene / "cameras.json").write_text(json.dumps(doc))
+    with pytest.raises(TrajCrafterError, match="rigid"):
+        read_posed_sequence(scene)
+    doc["frames"][0]["extra"] = 1
+    (scene / "cameras.json").write_text(json.dumps(doc))
+    with pytest.raises(TrajCrafterError, match="exactly the keys"):
+        read_posed_sequence(scene)
+
+
+def test_colmap_text_model_matches_the_posed_format(tmp_path):
+    from PIL import Image
+
+    frames, depths, K, c2w = _toy_sequence()
+    names = [f"frame_{i:03d}.png" for i in range(3)]
+    (tmp_path / "images").mkdir()
+    (tmp_path / "depth").mkdir()
+    for i, nm in enumerate(names):
+        Image.fromarray((frames[i] * 255).round().byte().numpy()).save(tmp_path / "images" / nm)
+        write_colmap_depth_bin(tmp_path / "depth" / f"{nm}.geometric.bin", depths[i].numpy())
+    write_colmap_text_model(tmp_path / "sparse", K.expand(3, 3, 3), c2w, names, 12, 20)
+    text = (tmp_path / "sparse" / "cameras.txt").read_text()
+    # COLMAP's principal point is ours + 0.5 (pixel centre convention)
+    assert "PINHOLE 20 12 15.0 14.0 10.0 6.0" in text
+    seq = read_colmap_sequence(tmp_path / "sparse", tmp_path / "images", tmp_path / "depth")
+    clip = seq.load([0, 1, 2], 12, 20)
+    assert torch.allclose(clip.intrinsics[0], K, atol=1e-6)
+    assert torch.allclose(clip.cam_to_world.double(), c2w, atol=1e-6)
+    assert torch.equal(clip.depths, depths)
+    # COLMAP's layout: header "W&H&C&", then the [W, H] transpose column-major (x fastest)
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)  # H=2, W=3
+    raw = tmp_path / "d.bin"
+    raw.write_bytes(b"3&2&1&" + np.array([0, 1, 2, 3, 4, 5], dtype=np.float32).tobytes())
+    assert np.array_equal(read_colmap_depth_bin(raw), arr)
+    (tmp_path / "depth" / f"{names[1]}.geometric.bin").unlink()
+    with pytest.raises(MissingFilesError, match="frame_001"):
+        seq.load([1], 12, 20)
+
+
+def test_colmap_rejects_distortion(tmp_path):
+    (tmp_path / "cameras.txt").write_text("1 OPENCV 20 12 15 14 10 6 0.1 0 0 0\n")
+    (tmp_path / "images.txt").write_text("1 1 0 0 0 0 0 0 1 a.png\n\n")
+    with pytest.raises(TrajCrafterError, match="image_undistorter"):
+        read_colmap_sequence(tmp_path, tmp_path, tmp_path)
+    (tmp_path / "cameras.txt").write_text("1 OPENCV 20 12 15 14 10 6 0 0 0 0\n")
+    assert len(read_colmap_sequence(tmp_path, tmp_path, tmp_path)) == 1
