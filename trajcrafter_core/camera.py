@@ -581,15 +581,14 @@ class Trajectory:
         """``(height, width)`` the intrinsics are in."""
         return self.height, self.width
 
-    def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "Trajectory":
-        """Copy with tensors on ``device``; ``dtype`` (if given) applies to the float tensors."""
-        f = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
+    def to(self, device) -> "Trajectory":
+        """Copy with every tensor on ``device`` (dtypes stay: int64 indices, float32 cameras)."""
         return replace(
             self,
             source_index=self.source_index.to(device),
-            transforms=f(self.transforms),
-            K_src=f(self.K_src),
-            K_dst=f(self.K_dst),
+            transforms=self.transforms.to(device),
+            K_src=self.K_src.to(device),
+            K_dst=self.K_dst.to(device),
         )
 
     def rescaled(self, height: int, width: int) -> "Trajectory":
