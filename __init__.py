@@ -2,6 +2,9 @@
 
 Importing this file must stay cheap and must never fail for a missing optional dependency:
 nodes import torch-heavy modules only when they run.
+
+ComfyUI imports this folder as a package; our ``nodes/`` sub-package is only ever imported
+relatively (ComfyUI has its own top-level ``nodes`` module).
 """
 
 import os
@@ -11,9 +14,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # make the standalone library importable as `trajcrafter_core`
     sys.path.insert(0, _HERE)
 
-try:
+if __package__:  # imported as a package (ComfyUI, or the test harness)
     from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: F401
-except ImportError:  # running outside a package context (e.g. pytest collecting the root)
+else:  # executed as a plain file (e.g. a tool collecting the repo root): no nodes
     NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
 WEB_DIRECTORY = None

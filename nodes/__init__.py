@@ -1,4 +1,51 @@
-"""ComfyUI nodes (thin wrappers over trajcrafter_core). Filled in by the node-pack work."""
+"""ComfyUI nodes of the TrajectoryCrafter pack: thin wrappers over :mod:`trajcrafter_core`.
 
-NODE_CLASS_MAPPINGS = {}
-NODE_DISPLAY_NAME_MAPPINGS = {}
+V1 node API (``NODE_CLASS_MAPPINGS`` / ``NODE_DISPLAY_NAME_MAPPINGS``): plain classes that work
+on every ComfyUI release since 2024 and that tests call directly without ComfyUI.
+
+Each node module is imported on its own: if one fails (e.g. an optional dependency is missing)
+its nodes are left out and the failure is logged; the rest of the pack still loads. Node modules
+import no torch-heavy code at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+log = logging.getLogger("TrajectoryCrafter")
+
+CATEGORY = "TrajectoryCrafter"
+
+_NODE_MODULES = (
+    "video_nodes",
+    "depth_nodes",
+    "pointcloud_nodes",
+    "camera_nodes",
+    "render_nodes",
+    "model_nodes",
+    "sampler_nodes",
+)
+
+NODE_CLASS_MAPPINGS: dict = {}
+NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+DISABLED_MODULES: dict = {}
+"""Node modules that failed to import: name -> reason (also logged)."""
+
+for _name in _NODE_MODULES:
+    try:
+        _module = importlib.import_module(f".{_name}", __name__)
+    except ModuleNotFoundError as _exc:
+        if _exc.name == f"{__name__}.{_name}":  # module not written (yet): nothing to register
+            continue
+        DISABLED_MODULES[_name] = f"{type(_exc).__name__}: {_exc}"
+        log.warning("TrajectoryCrafter: nodes from %s disabled (%s)", _name, DISABLED_MODULES[_name])
+        continue
+    except Exception as _exc:  # noqa: BLE001 - never break ComfyUI start-up
+        DISABLED_MODULES[_name] = f"{type(_exc).__name__}: {_exc}"
+        log.warning("TrajectoryCrafter: nodes from %s disabled (%s)", _name, DISABLED_MODULES[_name])
+        continue
+    NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
+    NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "CATEGORY", "DISABLED_MODULES"]

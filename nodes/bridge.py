@@ -1,0 +1,320 @@
+"""The only module of the pack that talks to ComfyUI.
+
+Everything a node needs from the host goes through here: compute / intermediate / offload
+devices, progress bars, the interrupt check, freeing cached VRAM, the input folder and the model
+folders. Each function uses ComfyUI when it is importable (``comfy.*``, ``folder_paths``) and a
+plain fallback otherwise, so every node runs — and is unit-tested — without ComfyUI.
+
+ComfyUI modules are imported lazily, on first use, never at import time of the pack.
+Fallback folders come from environment variables (``TRAJCRAFTER_INPUT_DIR``,
+``TRAJCRAFTER_MODELS_DIR``, ``TRAJCRAFTER_OUTPUT_DIR``), else ``./input``, ``./models``, ``./output``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Callable, List, Optional
+
+from trajcrafter_core.errors import TrajCrafterError
+
+log = logging.getLogger("TrajectoryCrafter")
+
+MODEL_FOLDER = "trajectorycrafter"
+"""Name of our model folder: ``models/trajectorycrafter/`` (also the ``extra_model_paths.yaml`` key)."""
+
+DEPTH_MODEL_FOLDER = "trajectorycrafter_depth"
+"""Name of the depth-model folder: ``models/trajectorycrafter_depth/``."""
+
+_modules: dict = {}
+
+
+def _comfy(name: str):
+    """The ComfyUI module ``name`` (e.g. ``comfy.model_management``), or None outside ComfyUI."""
+    if name not in _modules:
+        try:
+            _modules[name] = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - outside ComfyUI anything may fail; fall back quietly
+            _modules[name] = None
+    return _modules[name]
+
+
+def in_comfyui() -> bool:
+    """True when running inside a ComfyUI process (``folder_paths`` and ``comfy`` importable)."""
+    return _comfy("folder_paths") is not None and _comfy("comfy.model_management") is not None
+
+
+# --------------------------------------------------------------------------------- devices
+
+
+def torch_device():
+    """Device the models compute on (ComfyUI's choice, honours ``--cpu``)."""
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        return mm.get_torch_device()
+    import torch
+
+    override = os.environ.get("TRAJCRAFTER_DEVICE")
+    if override:
+        return torch.device(override)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def intermediate_device():
+    """Device of tensors passed between nodes (IMAGE, MASK, depth, point clouds): CPU by default."""
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        return mm.intermediate_device()
+    import torch
+
+    return torch.device("cpu")
+
+
+def offload_device():
+    """Where idle model weights wait (CPU unless ComfyUI runs with ``--gpu-only``)."""
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        return mm.unet_offload_device()
+    import torch
+
+    return torch.device("cpu")
+
+
+def make_room(num_bytes: int, device=None) -> None:
+    """Ask ComfyUI to unload its own models until ``num_bytes`` are free on ``device``."""
+    mm = _comfy("comfy.model_management")
+    if mm is None:
+        return
+    device = device if device is not None else mm.get_torch_device()
+    if getattr(device, "type", "cpu") == "cpu":
+        return
+    try:
+        mm.free_memory(int(num_bytes), device)
+    except Exception as exc:  # noqa: BLE001 - best effort; sampling may still fit
+        log.warning("could not free %d bytes on %s: %s", num_bytes, device, exc)
+
+
+def soft_empty_cache() -> None:
+    """Release cached, unused accelerator memory (after a run or an interrupt)."""
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        mm.soft_empty_cache()
+        return
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# ------------------------------------------------------------------- progress and interrupt
+
+
+class Interrupted(Exception):
+    """Raised by :func:`check_interrupt` outside ComfyUI after :func:`request_interrupt`."""
+
+
+_fallback_interrupt = False
+
+
+def request_interrupt(value: bool = True) -> None:
+    """Ask the running node to stop at its next check (ComfyUI's Cancel, or the fallback flag)."""
+    global _fallback_interrupt
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        mm.interrupt_current_processing(value)
+    else:
+        _fallback_interrupt = value
+
+
+def check_interrupt() -> None:
+    """Raise ComfyUI's interrupt exception (or :class:`Interrupted`) if Cancel was pressed."""
+    global _fallback_interrupt
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        mm.throw_exception_if_processing_interrupted()
+    elif _fallback_interrupt:
+        _fallback_interrupt = False
+        raise Interrupted("processing interrupted")
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """True for the exception an interrupt raises (ComfyUI's or the fallback one)."""
+    if isinstance(exc, Interrupted):
+        return True
+    mm = _comfy("comfy.model_management")
+    return mm is not None and isinstance(exc, mm.InterruptProcessingException)
+
+
+class Progress:
+    """Per-step progress: ComfyUI's ProgressBar (UI bar, and its hook checks Cancel) or a counter.
+
+    ``listeners`` (fallback and ComfyUI alike) get ``(current, total)`` after each update; tests
+    use them to observe steps.
+    """
+
+    listeners: List[Callable[[int, int], None]] = []
+
+    def __init__(self, total: int):
+        self.total = max(int(total), 1)
+        self.current = 0
+        utils = _comfy("comfy.utils")
+        self._bar = utils.ProgressBar(self.total) if utils is not None else None
+
+    def update_absolute(self, value: int, preview=None) -> None:
+        self.current = min(int(value), self.total)
+        if self._bar is not None:
+            self._bar.update_absolute(self.current, self.total, preview)
+        for listener in list(Progress.listeners):
+            listener(self.current, self.total)
+
+    def update(self, steps: int = 1) -> None:
+        self.update_absolute(self.current + steps)
+
+
+# --------------------------------------------------------------------------------- folders
+
+
+def _env_dir(var: str, default: str) -> str:
+    return os.path.abspath(os.environ.get(var) or os.path.join(os.getcwd(), default))
+
+
+def input_directory() -> str:
+    """ComfyUI's input folder (uploads land here)."""
+    fp = _comfy("folder_paths")
+    return fp.get_input_directory() if fp is not None else _env_dir("TRAJCRAFTER_INPUT_DIR", "input")
+
+
+def output_directory() -> str:
+    """ComfyUI's output folder."""
+    fp = _comfy("folder_paths")
+    return fp.get_output_directory() if fp is not None else _env_dir("TRAJCRAFTER_OUTPUT_DIR", "output")
+
+
+def _annotated_base(name: str):
+    """Split ComfyUI's ``"file.mp4 [output]"`` annotation into ``(name, base folder)``."""
+    for tag, getter in (("[output]", output_directory), ("[input]", input_directory)):
+        if name.endswith(" " + tag) or name.endswith(tag):
+            return name[: -len(tag)].rstrip(), getter()
+    fp = _comfy("folder_paths")
+    if fp is not None and name.endswith("[temp]"):
+        return name[: -len("[temp]")].rstrip(), fp.get_temp_directory()
+    return name, input_directory()
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def list_input_files(extensions) -> List[str]:
+    """Files under the input folder (recursively, relative paths) whose suffix is in ``extensions``."""
+    root = input_directory()
+    found = []
+    if not os.path.isdir(root):
+        return found
+    exts = {e.lower() for e in extensions}
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for f in files:
+            if os.path.splitext(f)[1].lower() in exts:
+                found.append(os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def resolve_input_file(choice: str, path: str = "", what: str = "file") -> str:
+    """Absolute path of a user-chosen file, refusing to leave ComfyUI's input folder.
+
+    ``path`` (a free-text widget) wins when non-empty: an absolute path is taken as given (the
+    user typed it on purpose); a relative one is resolved inside the input folder. ``choice`` (the
+    upload combo) is always resolved inside the input folder (or ``[output]``/``[temp]`` when so
+    annotated). Raises :class:`TrajCrafterError` for traversal outside that folder or a missing file.
+    """
+    path = (path or "").strip().strip('"').strip("'")
+    if path:
+        if os.path.isabs(os.path.expanduser(path)):
+            full = os.path.abspath(os.path.expanduser(path))
+            base = None
+        else:
+            base = input_directory()
+            full = os.path.abspath(os.path.join(base, path))
+        label = f"{what} path '{path}'"
+    else:
+        if not choice:
+            raise TrajCrafterError(f"No {what} chosen: upload one or pick it from the list, or type a path.")
+        name, base = _annotated_base(str(choice))
+        full = os.path.abspath(os.path.join(base, name))
+        label = f"{what} '{choice}'"
+    if base is not None and not _inside(full, base):
+        raise TrajCrafterError(
+            f"{label} points outside ComfyUI's folder {base}; only files inside it can be read "
+            f"this way. Type an absolute path in the path input if you mean a file elsewhere."
+        )
+    if not os.path.isfile(full):
+        where = f" (looked in {base})" if base is not None else ""
+        raise TrajCrafterError(f"{label} does not exist{where}. Check the name or upload the file again.")
+    return full
+
+
+def register_model_folders() -> None:
+    """Register ``models/trajectorycrafter`` (+ depth) with ComfyUI, keeping yaml-configured paths first."""
+    fp = _comfy("folder_paths")
+    if fp is None:
+        return
+    for name in (MODEL_FOLDER, DEPTH_MODEL_FOLDER):
+        default = os.path.join(fp.models_dir, name)
+        if name in fp.folder_names_and_paths:
+            paths, _ = fp.folder_names_and_paths[name]
+            if default not in paths:
+                paths.append(default)
+        else:
+            fp.folder_names_and_paths[name] = ([default], {".safetensors", ".json"})
+
+
+def model_folders(name: str = MODEL_FOLDER) -> List[str]:
+    """Search paths of a model folder: ``extra_model_paths.yaml`` entries first, then the default."""
+    fp = _comfy("folder_paths")
+    if fp is not None:
+        register_model_folders()
+        return list(fp.get_folder_paths(name))
+    root = os.environ.get("TRAJCRAFTER_MODELS_DIR") or os.path.join(os.getcwd(), "models")
+    return [os.path.join(os.path.abspath(root), name)]
+
+
+def download_folder(name: str = MODEL_FOLDER) -> str:
+    """Where Hub downloads go: the first search path of ``name`` (created if needed)."""
+    folder = model_folders(name)[0]
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def list_model_dirs(name: str = MODEL_FOLDER, accept: Optional[Callable[[str], bool]] = None) -> List[str]:
+    """Names of sub-folders (up to two levels, ``"a/b"``) of every search path that ``accept``."""
+    found = set()
+    for root in model_folders(name):
+        if not os.path.isdir(root):
+            continue
+        for first in sorted(os.listdir(root)):
+            p1 = os.path.join(root, first)
+            if first.startswith(".") or not os.path.isdir(p1):
+                continue
+            if accept is None or accept(p1):
+                found.add(first)
+            for second in sorted(os.listdir(p1)):
+                p2 = os.path.join(p1, second)
+                if os.path.isdir(p2) and not second.startswith(".") and accept is not None and accept(p2):
+                    found.add(f"{first}/{second}")
+    return sorted(found)
+
+
+def find_model_dir(choice: str, name: str = MODEL_FOLDER) -> Optional[str]:
+    """Absolute folder for a combo value from :func:`list_model_dirs`, or None if absent."""
+    parts = [p for p in choice.replace("\\", "/").split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        return None
+    for root in model_folders(name):
+        full = os.path.join(root, *parts)
+        if os.path.isdir(full) and _inside(full, root):
+            return full
+    return None
