@@ -685,7 +685,8 @@ def make_trajectory(
             raise TrajCrafterError(f"cut must be an integer, got {cut!r}.")
         if cut_i != cut or not 2 <= cut_i <= n_src:
             raise TrajCrafterError(
-                f"direct mode: cut must be an integer in [2, num_source_frames={n_src}], got {cut}."
+                f"direct mode: cut must be an integer in [2, num_source_frames={n_src}], got {cut} "
+                f"(the official cut of 20 needs a clip of at least 20 frames; pass a smaller cut)."
             )
         T = _path(transforms, cut_i, key)
         if T.shape[0] != cut_i:
