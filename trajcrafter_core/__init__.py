@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "camera", "checkpoints", "conventions", "depth", "errors", "models", "pipeline",
-    "pointcloud", "render", "synthetic", "video",
+    "pointcloud", "render", "synthetic", "trajectory_io", "video",
 }
 
 from .errors import MissingFilesError, TrajCrafterError  # noqa: E402  (tiny, no torch)
