@@ -472,7 +472,7 @@ def read_video(
 
         estimate = info.frame_count if info.frame_count else 64
         selectable = max(1, -(-(estimate + 2 - skip_first) // every_nth))
-        capacity = min(max_frames, selectable) if max_frames else selectable
+        capacity = min(max_frames or selectable, selectable, 2048)  # grows if the header was short
         buffer: Optional[_FrameBuffer] = None
         indices: List[int] = []
         decoded = 0
