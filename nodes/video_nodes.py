@@ -1,4 +1,5 @@
-"""Video sources: Load Video (file from ComfyUI's input folder or a typed path)."""
+"""Video sources: Load Video (a file from ComfyUI's input folder or a typed path) and Synthetic
+Scene (the core's procedural clip with its exact depth; needs no file and no weights)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 
 from . import bridge
-from .common import CATEGORY
+from .common import CATEGORY, DEPTH, DepthMaps
 
 # Listed in the upload combo; anything FFmpeg opens is read through the path input.
 _VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif")
@@ -126,5 +127,67 @@ class LoadVideo:
         return (frames, float(clip.fps), int(frames.shape[0]), json.dumps(info))
 
 
-NODE_CLASS_MAPPINGS = {"TrajCrafterLoadVideo": LoadVideo}
-NODE_DISPLAY_NAME_MAPPINGS = {"TrajCrafterLoadVideo": "Load Video"}
+class SyntheticScene:
+    """The core's synthetic test clip: frames plus their exact depth (official intrinsics)."""
+
+    DESCRIPTION = (
+        "A procedural 3D room with moving spheres and boxes, seen by a static camera: frames plus "
+        "their exact depth, rendered with the official default intrinsics (Lift Point Cloud's "
+        "'official' setting). Use it to try camera paths and renders with no video and no model "
+        "weights."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "make"
+    RETURN_TYPES = ("IMAGE", DEPTH, "FLOAT", "INT")
+    RETURN_NAMES = ("frames", "depth", "fps", "frame_count")
+    OUTPUT_TOOLTIPS = (
+        "Rendered frames, float 0..1, [frames, height, width, 3].",
+        "Exact z-depth of every pixel (scene units, larger = farther).",
+        "Frame rate to play the clip at.",
+        "Number of frames.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "scene_seed": (
+                    "INT",
+                    {"default": 0, "min": 0, "max": 2**31 - 1, "tooltip": "Scene layout, textures and motion (same seed, same scene)."},
+                ),
+                "num_frames": (
+                    "INT",
+                    {"default": 25, "min": 1, "max": 201, "tooltip": "Frames to render (4k+1 for the diffusion model; 49 native)."},
+                ),
+                "width": (
+                    "INT",
+                    {"default": 512, "min": 64, "max": 2048, "step": 16, "tooltip": "Frame width in pixels."},
+                ),
+                "height": (
+                    "INT",
+                    {"default": 288, "min": 64, "max": 2048, "step": 16, "tooltip": "Frame height in pixels."},
+                ),
+                "spheres": (
+                    "INT",
+                    {"default": 3, "min": 0, "max": 12, "tooltip": "Moving spheres in the room."},
+                ),
+                "boxes": (
+                    "INT",
+                    {"default": 2, "min": 0, "max": 12, "tooltip": "Moving boxes standing on the ground."},
+                ),
+            }
+        }
+
+    def make(self, scene_seed, num_frames, width, height, spheres, boxes):
+        from trajcrafter_core.synthetic import SyntheticScene as Scene
+        from trajcrafter_core.synthetic import example_clip
+
+        scene = Scene(seed=scene_seed, num_spheres=spheres, num_boxes=boxes)
+        clip = example_clip(num_frames=num_frames, height=height, width=width, scene=scene, device=bridge.torch_device())
+        device = bridge.intermediate_device()
+        depth = DepthMaps(clip["depths"].cpu(), source="synthetic")
+        return (clip["frames"].to(device), depth, float(clip["fps"]), int(clip["frames"].shape[0]))
+
+
+NODE_CLASS_MAPPINGS = {"TrajCrafterLoadVideo": LoadVideo, "TrajCrafterSyntheticScene": SyntheticScene}
+NODE_DISPLAY_NAME_MAPPINGS = {"TrajCrafterLoadVideo": "Load Video", "TrajCrafterSyntheticScene": "Synthetic Scene"}
