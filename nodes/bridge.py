@@ -192,8 +192,14 @@ def output_directory() -> str:
     return fp.get_output_directory() if fp is not None else _env_dir("TRAJCRAFTER_OUTPUT_DIR", "output")
 
 
-def _annotated_base(name: str):
+EXAMPLE_TAG = "[example]"
+"""Annotation of files bundled with the pack (``"swing.txt [example]"``), read from its own folder."""
+
+
+def _annotated_base(name: str, examples_dir: Optional[str] = None):
     """Split ComfyUI's ``"file.mp4 [output]"`` annotation into ``(name, base folder)``."""
+    if examples_dir is not None and name.endswith(EXAMPLE_TAG):
+        return name[: -len(EXAMPLE_TAG)].rstrip(), examples_dir
     for tag, getter in (("[output]", output_directory), ("[input]", input_directory)):
         if name.endswith(" " + tag) or name.endswith(tag):
             return name[: -len(tag)].rstrip(), getter()
@@ -223,13 +229,22 @@ def list_input_files(extensions) -> List[str]:
     return sorted(found)
 
 
-def resolve_input_file(choice: str, path: str = "", what: str = "file") -> str:
+def list_example_files(folder: str, extensions) -> List[str]:
+    """Files bundled with the pack in ``folder``, as combo values ``"name [example]"``."""
+    if not os.path.isdir(folder):
+        return []
+    exts = {e.lower() for e in extensions}
+    return [f"{f} {EXAMPLE_TAG}" for f in sorted(os.listdir(folder)) if os.path.splitext(f)[1].lower() in exts]
+
+
+def resolve_input_file(choice: str, path: str = "", what: str = "file", examples_dir: Optional[str] = None) -> str:
     """Absolute path of a user-chosen file, refusing to leave ComfyUI's input folder.
 
     ``path`` (a free-text widget) wins when non-empty: an absolute path is taken as given (the
     user typed it on purpose); a relative one is resolved inside the input folder. ``choice`` (the
     upload combo) is always resolved inside the input folder (or ``[output]``/``[temp]`` when so
-    annotated). Raises :class:`TrajCrafterError` for traversal outside that folder or a missing file.
+    annotated, or the pack's ``examples_dir`` for ``"name [example]"``). Raises
+    :class:`TrajCrafterError` for traversal outside that folder or a missing file.
     """
     path = (path or "").strip().strip('"').strip("'")
     if path:
@@ -243,7 +258,7 @@ def resolve_input_file(choice: str, path: str = "", what: str = "file") -> str:
     else:
         if not choice:
             raise TrajCrafterError(f"No {what} chosen: upload one or pick it from the list, or type a path.")
-        name, base = _annotated_base(str(choice))
+        name, base = _annotated_base(str(choice), examples_dir)
         full = os.path.abspath(os.path.join(base, name))
         label = f"{what} '{choice}'"
     if base is not None and not _inside(full, base):

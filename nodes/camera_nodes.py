@@ -11,6 +11,7 @@ CAMERA_SOURCES = ("target_pose", "preset", "trajectory_file")
 NO_FILE = "none"
 _TRAJECTORY_EXTENSIONS = (".txt", ".json")
 # Official target-pose ranges (docs/config_help.md: theta, phi < 60 deg, r < 0.6, x, y < 4).
+EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "example_trajectories")
 RANGES = {"theta": 60.0, "phi": 60.0, "r": 0.6, "x": 4.0, "y": 4.0}
 
 
@@ -109,7 +110,8 @@ class CameraTrajectory:
     def INPUT_TYPES(cls):
         from trajcrafter_core.camera import MODES, PRESET_NAMES
 
-        files = [NO_FILE] + bridge.list_input_files(_TRAJECTORY_EXTENSIONS)
+        files = [NO_FILE] + bridge.list_example_files(EXAMPLES_DIR, _TRAJECTORY_EXTENSIONS)
+        files += bridge.list_input_files(_TRAJECTORY_EXTENSIONS)
         return {
             "required": {
                 "point_cloud": (POINT_CLOUD, {"tooltip": "From Lift Point Cloud: sets the orbit radius, frame count, size and intrinsics."}),
@@ -122,7 +124,7 @@ class CameraTrajectory:
                 "y": _slider(0.0, RANGES["y"], 0.05, "Depth units; + pans (translates) the camera up (official range ±4)."),
                 "preset": (list(PRESET_NAMES), {"default": "orbit_left", "tooltip": "Named camera move (camera = preset)."}),
                 "preset_amount": ("FLOAT", {"default": 1.0, "min": -2.0, "max": 2.0, "step": 0.05, "tooltip": "Scales the preset (negative reverses it)."}),
-                "trajectory_file": (files, {"default": NO_FILE, "tooltip": "A .txt / .json file in ComfyUI's input folder (camera = trajectory_file)."}),
+                "trajectory_file": (files, {"default": NO_FILE, "tooltip": "A .txt / .json file in ComfyUI's input folder, or one bundled with the pack ([example]) (camera = trajectory_file)."}),
                 "radius_scale": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 2.0, "step": 0.05, "tooltip": "Orbit centre = centre depth x this (official center_scale, 0.1-2)."}),
                 "direct_cut": ("INT", {"default": 20, "min": 2, "max": 1000, "tooltip": "direct mode: output frames spent moving over the first frame (official 20)."}),
             },
@@ -132,10 +134,6 @@ class CameraTrajectory:
                 "preview_size": ("INT", {"default": 384, "min": 128, "max": 2048, "step": 32, "tooltip": "Height of each preview panel in pixels."}),
             },
         }
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, trajectory_file):
-        return True  # any file name: checked (with a clear message) when the node runs
 
     def make(
         self, point_cloud, mode, camera, theta, phi, r, x, y, preset, preset_amount, trajectory_file, radius_scale,
@@ -163,7 +161,7 @@ class CameraTrajectory:
             if (trajectory_path or "").strip():
                 path = bridge.resolve_input_file("", trajectory_path, "trajectory file")
             elif trajectory_file and trajectory_file != NO_FILE:
-                path = bridge.resolve_input_file(trajectory_file, "", "trajectory file")
+                path = bridge.resolve_input_file(trajectory_file, "", "trajectory file", examples_dir=EXAMPLES_DIR)
             else:
                 raise TrajCrafterError("camera = trajectory_file but no file is chosen: pick one in trajectory_file or type trajectory_path.")
             traj = load_trajectory_file(path, mode, cloud, radius, direct_cut, translation_scale)

@@ -155,6 +155,19 @@ def test_official_txt_trajectory_file(cloud, input_dir, trajectories_dir):
     assert torch.allclose(traj.transforms, expected)
 
 
+def test_bundled_example_trajectories_are_listed_and_read(cloud, input_dir):
+    from trajcrafter_core.camera import orbit_radius, txt_trajectory
+
+    options = node_module("camera_nodes").CameraTrajectory.INPUT_TYPES()["required"]["trajectory_file"][0]
+    assert options[0] == "none" and "swing.txt [example]" in options
+    traj, _ = trajectory(cloud, camera="trajectory_file", trajectory_file="swing.txt [example]")
+    folder = node_module("camera_nodes").EXAMPLES_DIR
+    expected = txt_trajectory(f"{folder}/swing.txt", T, orbit_radius(cloud.depths[0]))
+    assert torch.allclose(traj.transforms, expected)
+    with pytest.raises(TrajCrafterError, match="outside"):
+        trajectory(cloud, camera="trajectory_file", trajectory_file="../camera_nodes.py [example]")
+
+
 def test_realestate10k_and_nerfstudio_files(cloud, input_dir):
     # camera 1 moved 0.5 units right: world-to-camera translation -0.5 in x
     rows = ["https://example.com/video"]

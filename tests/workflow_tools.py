@@ -11,8 +11,8 @@ browser test, which compares :func:`to_api_prompt` with ``app.graphToPrompt()``)
   widget, in ``input_order`` (required, then optional), whether or not a link feeds it;
 - an INT with ``control_after_generate`` is followed by its control value
   (fixed / increment / decrement / randomize);
-- a combo with ``image_upload`` / ``video_upload`` / ``audio_upload`` is followed by the upload
-  button's value.
+- a combo with ``image_upload`` / ``video_upload`` / ``audio_upload`` adds an upload button whose
+  value (``"image"``) comes after all the other widgets.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def widget_slots(info: dict) -> List[Tuple[str, str, list]]:
 
     role: ``"value"`` (the input itself), ``"control"`` (control after generate) or ``"upload"``.
     """
-    slots = []
+    slots, uploads = [], []
     for section in ("required", "optional"):
         specs = info["input"].get(section, {})
         for name in info.get("input_order", {}).get(section, list(specs)):
@@ -101,8 +101,8 @@ def widget_slots(info: dict) -> List[Tuple[str, str, list]]:
             if spec[0] == "INT" and opts.get("control_after_generate"):
                 slots.append((name, "control", spec))
             if is_combo and any(opts.get(flag) for flag in UPLOAD_FLAGS):
-                slots.append((name, "upload", spec))
-    return slots
+                uploads.append((name, "upload", spec))
+    return slots + uploads
 
 
 def socket_inputs(info: dict) -> List[Tuple[str, str, bool]]:
@@ -255,96 +255,6 @@ def to_api_prompt(workflow: dict, object_info: dict) -> dict:
                     inputs[slot["name"]] = [str(src), src_slot]
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs, "_meta": {"title": node.get("title") or info["display_name"]}}
     return prompt
-
-
-# --------------------------------------------------------------------------- builder
-
-
-class WorkflowBuilder:
-    """Build a UI-format (version 0.4) workflow from node types, widget values and links.
-
-    ``add(type, pos, **widgets)`` fills ``widgets_values`` in widget order from the node
-    definition (defaults for what is not given); ``link(src, "output", dst, "input")`` connects.
-    """
-
-    def __init__(self, object_info: dict):
-        self.info = object_info
-        self.nodes: List[dict] = []
-        self.links: List[list] = []
-
-    def _node(self, node_id: int) -> dict:
-        return next(n for n in self.nodes if n["id"] == node_id)
-
-    def add(self, node_type: str, pos, size=None, title: Optional[str] = None, **widgets) -> int:
-        info = self.info[node_type]
-        values = []
-        for name, role, spec in widget_slots(info):
-            opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            if role == "control":
-                values.append(widgets.pop(name + "__control", "fixed"))
-            elif role == "upload":
-                values.append("image")
-            elif name in widgets:
-                values.append(widgets.pop(name))
-            elif "default" in opts:
-                values.append(opts["default"])
-            else:
-                options = _combo_options(spec)
-                values.append(options[0] if options else {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}[spec[0]])
-        if widgets:
-            raise KeyError(f"{node_type} has no widgets {sorted(widgets)}")
-        node_id = len(self.nodes) + 1
-        inputs = []
-        for name, kind, _ in socket_inputs(info):
-            inputs.append({"name": name, "type": kind, "link": None})
-        outputs = [
-            {"name": n, "type": t, "links": []}
-            for n, t in zip(info["output_name"], info["output"])
-        ]
-        node = {
-            "id": node_id,
-            "type": node_type,
-            "pos": list(pos),
-            "size": list(size or [320, 60 + 26 * (len(values) + max(len(inputs), len(outputs)))]),
-            "flags": {},
-            "order": len(self.nodes),
-            "mode": 0,
-            "inputs": inputs,
-            "outputs": outputs,
-            "properties": {"Node name for S&R": node_type},
-            "widgets_values": values,
-        }
-        if title:
-            node["title"] = title
-        self.nodes.append(node)
-        return node_id
-
-    def link(self, src: int, output: str, dst: int, input_name: str) -> int:
-        s, d = self._node(src), self._node(dst)
-        s_slot = next(i for i, o in enumerate(s["outputs"]) if o["name"] == output)
-        d_slot = next(i for i, o in enumerate(d["inputs"]) if o["name"] == input_name)
-        link_id = len(self.links) + 1
-        ltype = s["outputs"][s_slot]["type"]
-        self.links.append([link_id, src, s_slot, dst, d_slot, ltype])
-        s["outputs"][s_slot]["links"].append(link_id)
-        d["inputs"][d_slot]["link"] = link_id
-        return link_id
-
-    def build(self) -> dict:
-        for n in self.nodes:
-            for o in n["outputs"]:
-                if not o["links"]:
-                    o["links"] = None
-        return {
-            "last_node_id": len(self.nodes),
-            "last_link_id": len(self.links),
-            "nodes": self.nodes,
-            "links": self.links,
-            "groups": [],
-            "config": {},
-            "extra": {"ds": {"scale": 0.8, "offset": [40, 40]}},
-            "version": 0.4,
-        }
 
 
 def load_workflows() -> Dict[str, dict]:
