@@ -10,7 +10,7 @@ Grid positions changed in diffusers 0.32: up to 0.31 ``np.linspace(start, stop, 
 endpoint=False)`` put token ``i`` at ``start + i·(stop − start)/n``; from 0.32 on
 ``torch.linspace(start, stop·(n−1)/n, n)`` is used, which is the same only when the crop box
 starts at 0. At 384×672 (a 24×42 token grid) the box is rows 2..28 of the 30-row canvas, so the
-vertical positions differ. The official checkpoints were trained and run with diffusers ≤ 0.31,
+vertical positions differ (at 480×640 the horizontal ones: columns 2..42); at 480×720 both agree. The official checkpoints were trained and run with diffusers ≤ 0.31,
 so that behaviour is our default (``grid_positions="diffusers<=0.31"``).
 """
 
