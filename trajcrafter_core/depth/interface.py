@@ -1,0 +1,130 @@
+"""The one depth interface: frames in, depth out, with progress and cancellation.
+
+Every estimator (DepthCrafter, Depth Anything V2, ...) implements :class:`DisparityEstimator`:
+``estimate(frames, progress=..., cancel=..., **options) -> disparity [T, H, W]`` normalised to
+``[0, 1]`` over the clip (larger = nearer). :func:`estimate` turns that into depth through the
+official mapping, so every estimator feeds the renderer the distribution the model was trained on.
+
+Progress and cancellation
+-------------------------
+- ``progress(done, total)`` is called with integer work units after each unit (a denoising step,
+  an encoded/decoded chunk, a batch of frames). ``done`` reaches ``total`` at the end.
+- ``cancel()`` is polled between units. Returning ``True`` stops the work with
+  :class:`EstimationCancelled`; a callback that raises (ComfyUI's interrupt does) stops it with
+  its own exception.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol, runtime_checkable
+
+import torch
+
+from ..conventions import as_frames
+from ..errors import TrajCrafterError
+from .mapping import OFFICIAL_FAR, OFFICIAL_NEAR, official_depth_from_disparity
+
+__all__ = [
+    "ProgressCallback",
+    "CancelCallback",
+    "EstimationCancelled",
+    "DisparityEstimator",
+    "WorkTracker",
+    "estimate",
+    "as_video",
+]
+
+ProgressCallback = Callable[[int, int], None]
+CancelCallback = Callable[[], bool]
+
+
+class EstimationCancelled(RuntimeError):
+    """Raised when the ``cancel`` callback asked the estimator to stop."""
+
+
+@runtime_checkable
+class DisparityEstimator(Protocol):
+    """Anything with ``estimate(frames, *, progress, cancel, **options) -> [T, H, W]`` in ``[0, 1]``."""
+
+    def estimate(self, frames, **options) -> torch.Tensor:  # pragma: no cover - protocol
+        ...
+
+
+class WorkTracker:
+    """Counts work units, reports them to ``progress`` and honours ``cancel``."""
+
+    def __init__(self, total: int, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCallback] = None):
+        self.total = max(int(total), 1)
+        self.done = 0
+        self._progress = progress
+        self._cancel = cancel
+
+    def check(self) -> None:
+        """Raise :class:`EstimationCancelled` if ``cancel()`` says so."""
+        if self._cancel is not None and self._cancel():
+            raise EstimationCancelled(f"depth estimation cancelled after {self.done}/{self.total} steps")
+
+    def advance(self, units: int = 1) -> None:
+        """Record ``units`` finished units, report progress, then check for cancellation."""
+        self.done = min(self.done + units, self.total)
+        if self._progress is not None:
+            self._progress(self.done, self.total)
+        self.check()
+
+    def finish(self) -> None:
+        if self.done < self.total:
+            self.done = self.total
+            if self._progress is not None:
+                self._progress(self.done, self.total)
+
+
+def as_video(frames, name: str = "frames") -> torch.Tensor:
+    """Frames as ``float32 [T, H, W, 3]`` in 0..1; also accepts a list of ``[H, W, 3]`` frames.
+
+    A list whose frames differ in size is refused with the first offending frame named.
+    """
+    if isinstance(frames, (list, tuple)):
+        if len(frames) == 0:
+            raise TrajCrafterError(f"{name} has zero frames; give at least one frame.")
+        items = [as_frames(f, f"{name}[{i}]") for i, f in enumerate(frames)]
+        first = tuple(items[0].shape[1:3])
+        for i, item in enumerate(items):
+            if tuple(item.shape[1:3]) != first:
+                raise TrajCrafterError(
+                    f"{name}[{i}] is {item.shape[1]}x{item.shape[2]} (HxW) but {name}[0] is "
+                    f"{first[0]}x{first[1]}; all frames of a clip must have one size. Resize them "
+                    f"to a common size first."
+                )
+        return torch.cat(items, dim=0)
+    return as_frames(frames, name)
+
+
+def estimate(
+    frames,
+    estimator: DisparityEstimator,
+    *,
+    near: float = OFFICIAL_NEAR,
+    far: float = OFFICIAL_FAR,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelCallback] = None,
+    **options,
+) -> torch.Tensor:
+    """Depth ``float32 [T, H, W]`` (> 0, larger = farther) for ``frames [T, H, W, 3]`` in 0..1.
+
+    The estimator's clip-normalised disparity goes through
+    :func:`~trajcrafter_core.depth.mapping.official_depth_from_disparity` with ``near``/``far``;
+    ``options`` go to the estimator (window size, steps, seed, ...). Output on CPU.
+    """
+    if not isinstance(estimator, DisparityEstimator):
+        raise TrajCrafterError(
+            f"estimator must have an estimate(frames, ...) method (e.g. DepthCrafterEstimator or "
+            f"DepthAnythingEstimator), got {type(estimator).__name__}."
+        )
+    frames = as_video(frames)
+    disparity = estimator.estimate(frames, progress=progress, cancel=cancel, **options)
+    if tuple(disparity.shape) != tuple(frames.shape[:3]):
+        raise TrajCrafterError(
+            f"the depth estimator returned shape {list(disparity.shape)} for frames "
+            f"{list(frames.shape[:3])}; expected one map per frame at the frames' size."
+        )
+    return official_depth_from_disparity(disparity.cpu(), near=near, far=far)
