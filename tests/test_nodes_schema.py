@@ -1,0 +1,110 @@
+"""Node definitions: registry, tooltips, descriptions, display names, signatures, cheap import."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from nodes_harness import PACK, REPO, load_pack
+
+EXPECTED_DISPLAY_NAMES = {
+    "TrajCrafterLoadVideo": "Load Video",
+    "TrajCrafterSyntheticScene": "Synthetic Scene",
+    "TrajCrafterLiftPointCloud": "Lift Point Cloud",
+    "TrajCrafterCameraTrajectory": "Camera Trajectory",
+    "TrajCrafterRenderViews": "Render Views",
+    "TrajCrafterLoadDepthModel": "Load Depth Model",
+    "TrajCrafterEstimateDepth": "Estimate Depth",
+    "TrajCrafterDepthFromImage": "Depth From Image",
+    "TrajCrafterLoadModel": "Load TrajectoryCrafter Model",
+    "TrajCrafterSampler": "TrajectoryCrafter Sampler",
+}
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack()
+
+
+def test_every_node_module_imports(pack):
+    from importlib import import_module
+
+    assert import_module(f"{PACK}.nodes").DISABLED_MODULES == {}
+
+
+def test_registry_and_display_names(pack):
+    assert set(pack.NODE_CLASS_MAPPINGS) == set(pack.NODE_DISPLAY_NAME_MAPPINGS)
+    for name, display in pack.NODE_DISPLAY_NAME_MAPPINGS.items():
+        assert EXPECTED_DISPLAY_NAMES.get(name) == display, name
+    assert {"TrajCrafterLoadVideo", "TrajCrafterCameraTrajectory", "TrajCrafterRenderViews"} <= set(pack.NODE_CLASS_MAPPINGS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_DISPLAY_NAMES))
+def test_node_definition_is_complete(pack, name):
+    if name not in pack.NODE_CLASS_MAPPINGS:
+        pytest.skip(f"{name} not registered")
+    cls = pack.NODE_CLASS_MAPPINGS[name]
+    assert cls.CATEGORY == "TrajectoryCrafter"
+    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 60
+    inputs = cls.INPUT_TYPES()
+    json.dumps(inputs)  # /object_info must serialise
+    params = inspect.signature(getattr(cls, cls.FUNCTION)).parameters
+    for section in ("required", "optional"):
+        for input_name, spec in inputs.get(section, {}).items():
+            assert len(spec) == 2 and spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
+            assert input_name in params, f"{name}.{cls.FUNCTION} does not take {input_name}"
+            if section == "optional":
+                assert params[input_name].default is not inspect.Parameter.empty
+            options = spec[1]
+            if spec[0] in ("INT", "FLOAT"):
+                assert options["min"] <= options["default"] <= options["max"], (name, input_name)
+            if isinstance(spec[0], list) and "default" in options:
+                assert options["default"] in spec[0], (name, input_name)
+    required = {n for n, p in params.items() if p.default is inspect.Parameter.empty and n != "self"}
+    assert required <= set(inputs["required"]), f"{name} needs {required - set(inputs['required'])}"
+    n_out = len(cls.RETURN_TYPES)
+    assert len(cls.RETURN_NAMES) == n_out and len(cls.OUTPUT_TOOLTIPS) == n_out
+
+
+def test_importing_the_pack_is_cheap_and_touches_no_gpu():
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(REPO / 'tests')!r})
+        from nodes_harness import load_pack
+        pack = load_pack()
+        heavy = [m for m in ("torch", "numpy", "diffusers", "transformers", "av", "safetensors", "PIL") if m in sys.modules]
+        print(len(pack.NODE_CLASS_MAPPINGS), heavy)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    count, heavy = out.stdout.strip().split(" ", 1)
+    assert int(count) >= 5 and heavy == "[]"
+
+
+def test_a_node_module_with_a_missing_dependency_is_logged_and_the_rest_still_load():
+    code = textwrap.dedent(
+        f"""
+        import importlib, logging, sys
+        logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
+        real = importlib.import_module
+        def fake(name, package=None):
+            if name == ".render_nodes":  # as if it imported a package that is not installed
+                raise ModuleNotFoundError("No module named 'fancy_dependency'", name="fancy_dependency")
+            return real(name, package)
+        importlib.import_module = fake
+        sys.path.insert(0, {str(REPO / 'tests')!r})
+        from nodes_harness import load_pack
+        print("NODES", sorted(load_pack().NODE_CLASS_MAPPINGS))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "nodes from render_nodes disabled" in out.stdout and "fancy_dependency" in out.stdout
+    assert "TrajCrafterRenderViews" not in out.stdout and "TrajCrafterLoadVideo" in out.stdout
