@@ -385,7 +385,7 @@ def test_wrong_shape_names_the_key_and_both_shapes(tmp_path):
     assert "[32, 32]" in str(info.value)
 
 
-@pytest.mark.parametrize("key", ["is_train_cross", "num_layers", "cross_attn_interval"])
+@pytest.mark.parametrize("key", ["use_rotary_positional_embeddings", "num_layers", "cross_attn_interval"])
 def test_missing_config_key_is_named(tmp_path, key):
     folder = save_tiny_transformer(tmp_path / "t")
     config = json.loads((folder / "config.json").read_text())
@@ -395,13 +395,35 @@ def test_missing_config_key_is_named(tmp_path, key):
         CrossTransformer3DModel.from_pretrained(folder)
 
 
-def test_config_that_does_not_match_the_weights(tmp_path):
+@pytest.mark.parametrize("edit", ["false", "absent"])
+def test_config_that_does_not_match_the_weights(tmp_path, edit):
     folder = save_tiny_transformer(tmp_path / "t")
     config = json.loads((folder / "config.json").read_text())
-    config["is_train_cross"] = False
+    if edit == "false":
+        config["is_train_cross"] = False
+    else:
+        del config["is_train_cross"]
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(TrajCrafterError, match="perceiver_cross_attention"):
+    with pytest.raises(TrajCrafterError, match="perceiver_cross_attention.*is_train_cross"):
         CrossTransformer3DModel.from_pretrained(folder)
+
+
+def test_base_cogvideox_fun_folder_loads_without_reference_layers(tmp_path):
+    """A CogVideoX-Fun-InP transformer folder (no cross-attention keys in config.json, other
+    class name) loads as the model without reference injection."""
+    model = build_tiny_transformer(seed=4, is_train_cross=False)
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key in ("is_train_cross", "cross_attn_in_channels", "cross_attn_interval", "cross_attn_dim_head",
+                "cross_attn_num_heads", "add_noise_in_inpaint_model"):
+        del config[key]
+    config["_class_name"] = "CogVideoXTransformer3DModel"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = CrossTransformer3DModel.from_pretrained(tmp_path).eval()
+    assert loaded.config.is_train_cross is False
+    inputs = make_inputs()
+    inputs.pop("cross_latents")
+    assert torch.equal(run(loaded, **inputs), run(model, **inputs))
 
 
 def test_missing_files(tmp_path):
@@ -504,6 +526,12 @@ def test_attention_backend_choice(tiny):
         tiny.set_attention_backend("warp-drive")
 
 
-def test_blocks_are_a_module_list_for_offloading(tiny):
-    assert isinstance(tiny.transformer_blocks, torch.nn.ModuleList)
-    assert isinstance(tiny.perceiver_cross_attention, torch.nn.ModuleList)
+def test_block_level_group_offload_hooks_keep_the_output():
+    model = build_tiny_transformer(seed=6)
+    assert isinstance(model.transformer_blocks, torch.nn.ModuleList)
+    assert isinstance(model.perceiver_cross_attention, torch.nn.ModuleList)
+    inputs = make_inputs()
+    expected = run(model, **inputs)
+    cpu = torch.device("cpu")
+    model.enable_group_offload(cpu, offload_device=cpu, offload_type="block_level", num_blocks_per_group=1)
+    assert torch.equal(run(model, **inputs), expected)

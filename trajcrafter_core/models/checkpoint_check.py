@@ -18,7 +18,9 @@ from ..errors import MissingFilesError, TrajCrafterError
 
 __all__ = ["REQUIRED_CONFIG_KEYS", "CROSS_ATTENTION_CONFIG_KEYS", "check_checkpoint_folder", "checkpoint_shapes"]
 
-#: Keys that define the architecture; the defaults of the class are not those of the official model.
+#: Keys that define the architecture; the class defaults are not those of the official model.
+#: (``is_train_cross`` may be absent, as in CogVideoX-Fun base configs: it then means false, and
+#: weights that do have reference layers are caught by the key comparison.)
 REQUIRED_CONFIG_KEYS = (
     "num_attention_heads",
     "attention_head_dim",
@@ -29,7 +31,6 @@ REQUIRED_CONFIG_KEYS = (
     "time_embed_dim",
     "patch_size",
     "use_rotary_positional_embeddings",
-    "is_train_cross",
 )
 #: Also required when ``is_train_cross`` is true.
 CROSS_ATTENTION_CONFIG_KEYS = (

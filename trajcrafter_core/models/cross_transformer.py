@@ -209,7 +209,9 @@ class CrossTransformer3DModel(ModelMixin, ConfigMixin):
     ) -> None:
         """Keep Linear/Conv weights in ``storage_dtype`` (fp8) and upcast each layer to
         ``compute_dtype`` just for its forward (diffusers' layerwise casting hooks). Patch
-        embeddings and norms stay in ``compute_dtype``. Halves weight memory vs bf16."""
+        embeddings and norms (incl. the AdaLN modulation layers) stay in ``compute_dtype``; the
+        rest takes half the memory of bf16."""
+        nn.Module.to(self, compute_dtype)  # the layers left out of fp8 storage run as they are stored
         self.enable_layerwise_casting(storage_dtype=storage_dtype, compute_dtype=compute_dtype)
 
     # ------------------------------------------------------------------ forward
