@@ -114,6 +114,7 @@ class DepthAnythingEstimator:
         preprocess = json.loads((folder / "preprocessor_config.json").read_text())
         return cls(model, preprocess, device=device, dtype=dtype)
 
+    @torch.inference_mode()
     def predict_raw(self, frames: torch.Tensor) -> torch.Tensor:
         """Raw relative disparity ``[n, h, w]`` (float32, network resolution) for ``[n, H, W, 3]`` frames."""
         x = frames.permute(0, 3, 1, 2).to(self.device, torch.float32)
