@@ -24,9 +24,6 @@ log = logging.getLogger("TrajectoryCrafter")
 MODEL_FOLDER = "trajectorycrafter"
 """Name of our model folder: ``models/trajectorycrafter/`` (also the ``extra_model_paths.yaml`` key)."""
 
-DEPTH_MODEL_FOLDER = "trajectorycrafter_depth"
-"""Name of the depth-model folder: ``models/trajectorycrafter_depth/``."""
-
 _modules: dict = {}
 
 
@@ -162,7 +159,9 @@ class Progress:
         utils = _comfy("comfy.utils")
         self._bar = utils.ProgressBar(self.total) if utils is not None else None
 
-    def update_absolute(self, value: int, preview=None) -> None:
+    def update_absolute(self, value: int, total: Optional[int] = None, preview=None) -> None:
+        if total is not None:
+            self.total = max(int(total), 1)
         self.current = min(int(value), self.total)
         if self._bar is not None:
             self._bar.update_absolute(self.current, self.total, preview)
@@ -273,18 +272,17 @@ def resolve_input_file(choice: str, path: str = "", what: str = "file", examples
 
 
 def register_model_folders() -> None:
-    """Register ``models/trajectorycrafter`` (+ depth) with ComfyUI, keeping yaml-configured paths first."""
+    """Register ``models/trajectorycrafter`` with ComfyUI, keeping yaml-configured paths first."""
     fp = _comfy("folder_paths")
     if fp is None:
         return
-    for name in (MODEL_FOLDER, DEPTH_MODEL_FOLDER):
-        default = os.path.join(fp.models_dir, name)
-        if name in fp.folder_names_and_paths:
-            paths, _ = fp.folder_names_and_paths[name]
-            if default not in paths:
-                paths.append(default)
-        else:
-            fp.folder_names_and_paths[name] = ([default], {".safetensors", ".json"})
+    default = os.path.join(fp.models_dir, MODEL_FOLDER)
+    if MODEL_FOLDER in fp.folder_names_and_paths:
+        paths, _ = fp.folder_names_and_paths[MODEL_FOLDER]
+        if default not in paths:
+            paths.append(default)
+    else:
+        fp.folder_names_and_paths[MODEL_FOLDER] = ([default], {".safetensors", ".json"})
 
 
 def model_folders(name: str = MODEL_FOLDER) -> List[str]:

@@ -1,0 +1,268 @@
+"""Depth: Load Depth Model, Estimate Depth, and Depth From Image (another pack's depth IMAGE)."""
+
+from __future__ import annotations
+
+from . import bridge
+from .common import CATEGORY, DEPTH, DEPTH_MODEL, DepthMaps
+
+ESTIMATORS = ("depthcrafter", "depth_anything_v2")
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
+POLARITIES = ("near_bright", "far_bright")
+
+# Official folder names (as the Hub repositories are named), inside models/trajectorycrafter/.
+DEFAULT_FOLDERS = {
+    "depthcrafter_unet": "DepthCrafter",
+    "svd": "stable-video-diffusion-img2vid-xt",
+    "depth_anything": "Depth-Anything-V2-Small-hf",
+}
+
+
+def torch_dtype(precision: str, device):
+    """``auto``: fp16 on CUDA, fp32 elsewhere."""
+    import torch
+
+    if precision == "auto":
+        return torch.float16 if getattr(device, "type", "cpu") == "cuda" else torch.float32
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+
+
+def folder_choices(kind: str):
+    """Sub-folders of models/trajectorycrafter (the official name always listed first)."""
+    found = bridge.list_model_dirs(bridge.MODEL_FOLDER, lambda p: _looks_like(p))
+    default = DEFAULT_FOLDERS[kind]
+    return [default] + [f for f in found if f != default]
+
+
+def _looks_like(path: str) -> bool:
+    import os
+
+    return os.path.isfile(os.path.join(path, "config.json")) or os.path.isfile(os.path.join(path, "model_index.json"))
+
+
+def _layout(kind: str, dtype):
+    """Core file layout of a weights folder (what must be in it, and its Hub repository)."""
+    import torch
+
+    from trajcrafter_core.depth.depth_anything import DEPTH_ANYTHING_LAYOUT
+    from trajcrafter_core.depth.depthcrafter import UNET_LAYOUT, svd_layout
+
+    if kind == "depthcrafter_unet":
+        return UNET_LAYOUT
+    if kind == "svd":
+        return svd_layout(prefer_fp16=dtype in (torch.float16, torch.bfloat16))
+    return DEPTH_ANYTHING_LAYOUT
+
+
+def model_dir(choice: str, kind: str, download: bool, dtype=None) -> str:
+    """Folder of a weights choice; with ``download`` the official files are fetched when missing."""
+    import os
+    from pathlib import Path
+
+    from trajcrafter_core.depth.weights import pick_file
+    from trajcrafter_core.errors import MissingFilesError
+
+    layout = _layout(kind, dtype)
+    found = bridge.find_model_dir(choice)
+    folder = found or os.path.join(bridge.model_folders()[0], choice)
+    missing = [n for n in layout.needed if found is None or pick_file(Path(found), n) is None]
+    if not missing:
+        return found
+    if not download:
+        raise MissingFilesError(
+            f"{layout.what}: '{choice}' is missing files in {folder}:\n{_describe(folder, missing)}\n"
+            f"Download them from https://huggingface.co/{layout.hub_id}, or turn on download_missing."
+        )
+    if choice != DEFAULT_FOLDERS[kind]:
+        raise MissingFilesError(
+            f"{layout.what}: '{choice}' is incomplete ({folder}) and only the official folder name "
+            f"'{DEFAULT_FOLDERS[kind]}' is downloaded automatically:\n{_describe(folder, missing)}"
+        )
+    from .downloads import download as hub_download
+
+    try:
+        hub_download(layout.hub_id, folder, files=[n.preferred for n in missing])
+    except Exception as exc:  # noqa: BLE001
+        if bridge.is_interrupt(exc):
+            raise
+        raise MissingFilesError(
+            f"{layout.what}: could not download {layout.hub_id} ({type(exc).__name__}: {exc}). "
+            f"Put these files in {folder}:\n{_describe(folder, missing)}"
+        ) from None
+    return folder
+
+
+def _describe(folder: str, needed) -> str:
+    return "\n".join(f"  {folder}/{' or '.join(n.names)}" for n in needed)
+
+
+class DepthModel:
+    """A loaded depth estimator, parked on the offload device between runs."""
+
+    def __init__(self, estimator, name: str):
+        self.estimator = estimator
+        self.name = name
+
+    def place(self, device) -> None:
+        """Move every torch module of the estimator (and its ``device``) to ``device``."""
+        import torch
+
+        for attr, value in list(vars(self.estimator).items()):
+            if isinstance(value, torch.nn.Module):
+                value.to(device)
+        self.estimator.device = torch.device(device)
+
+
+class LoadDepthModel:
+    """Load DepthCrafter (official) or Depth Anything V2 from models/trajectorycrafter/."""
+
+    DESCRIPTION = (
+        "Loads a video depth estimator from ComfyUI's models/trajectorycrafter/ folder (or folders "
+        "named 'trajectorycrafter' in extra_model_paths.yaml). depthcrafter: the official choice, "
+        "needs the 'DepthCrafter' UNet folder and the 'stable-video-diffusion-img2vid-xt' folder; "
+        "depth_anything_v2: per frame, aligned over time, much faster (Small is Apache-2.0; Base / "
+        "Large are non-commercial). With download_missing the official Hub repositories are fetched "
+        "into that folder (safetensors only)."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (DEPTH_MODEL,)
+    RETURN_NAMES = ("depth_model",)
+    OUTPUT_TOOLTIPS = ("The estimator, for Estimate Depth.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "estimator": (list(ESTIMATORS), {"default": "depthcrafter", "tooltip": "depthcrafter (official, best over time) or depth_anything_v2 (fast)."}),
+                "depthcrafter_unet": (folder_choices("depthcrafter_unet"), {"tooltip": "DepthCrafter UNet folder (tencent/DepthCrafter)."}),
+                "svd": (folder_choices("svd"), {"tooltip": "Stable Video Diffusion img2vid(-xt) folder: VAE, image encoder, scheduler for DepthCrafter."}),
+                "depth_anything": (folder_choices("depth_anything"), {"tooltip": "Depth Anything V2 folder (transformers layout)."}),
+                "precision": (list(PRECISIONS), {"default": "auto", "tooltip": "auto: fp16 on GPU, fp32 on CPU."}),
+                "download_missing": ("BOOLEAN", {"default": False, "tooltip": "Download the official folders from the Hugging Face Hub if they are missing."}),
+            }
+        }
+
+    def load(self, estimator, depthcrafter_unet, svd, depth_anything, precision, download_missing):
+        from trajcrafter_core.depth import DepthAnythingEstimator, DepthCrafterEstimator
+        from trajcrafter_core.errors import TrajCrafterError
+
+        offload = bridge.offload_device()
+        dtype = torch_dtype(precision, bridge.torch_device())
+        if estimator == "depthcrafter":
+            unet = model_dir(depthcrafter_unet, "depthcrafter_unet", download_missing, dtype)
+            svd_dir = model_dir(svd, "svd", download_missing, dtype)
+            model = DepthCrafterEstimator.from_pretrained(unet, svd_dir, dtype=dtype, device=offload, local_files_only=True)
+        elif estimator == "depth_anything_v2":
+            folder = model_dir(depth_anything, "depth_anything", download_missing, dtype)
+            model = DepthAnythingEstimator.from_pretrained(folder, dtype=dtype, device=offload, local_files_only=True)
+        else:
+            raise TrajCrafterError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}.")
+        return (DepthModel(model, estimator),)
+
+
+def _cancel():
+    bridge.check_interrupt()  # raises ComfyUI's interrupt (or the fallback one)
+    return False
+
+
+class EstimateDepth:
+    """Video depth from frames, mapped to the depth range TrajectoryCrafter was trained on."""
+
+    DESCRIPTION = (
+        "Estimates depth for every frame and maps it with the official disparity→depth rule, so "
+        "renders match what the model was trained on. Steps, window, overlap, seed and max "
+        "resolution apply to DepthCrafter (official: 5 steps, windows of 110 frames overlapping by "
+        "25, seed 42, 1024 px). Outputs the raw depth and a colourised preview (near = bright)."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "estimate"
+    RETURN_TYPES = (DEPTH, "IMAGE")
+    RETURN_NAMES = ("depth", "preview")
+    OUTPUT_TOOLTIPS = ("Depth [frames, height, width], > 0, larger = farther.", "Colourised depth (near = bright).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "frames": ("IMAGE", {"tooltip": "Video frames [frames, height, width, 3]."}),
+                "depth_model": (DEPTH_MODEL, {"tooltip": "From Load Depth Model."}),
+                "steps": ("INT", {"default": 5, "min": 1, "max": 50, "tooltip": "DepthCrafter denoising steps (official 5)."}),
+                "window": ("INT", {"default": 110, "min": 2, "max": 1000, "tooltip": "DepthCrafter frames per window (official 110)."}),
+                "overlap": ("INT", {"default": 25, "min": 0, "max": 500, "tooltip": "DepthCrafter frames shared by neighbouring windows (official 25)."}),
+                "seed": ("INT", {"default": 42, "min": 0, "max": 2**32 - 1, "tooltip": "DepthCrafter noise seed (official 42)."}),
+                "max_res": ("INT", {"default": 1024, "min": 64, "max": 4096, "step": 64, "tooltip": "DepthCrafter works at most at this long side (multiples of 64; official 1024)."}),
+            }
+        }
+
+    def estimate(self, frames, depth_model, steps, window, overlap, seed, max_res):
+        from trajcrafter_core.depth import colorize_depth, estimate
+        from trajcrafter_core.errors import TrajCrafterError
+
+        if not isinstance(depth_model, DepthModel):
+            raise TrajCrafterError(f"depth_model must come from Load Depth Model, got {type(depth_model).__name__}.")
+        options = {}
+        if depth_model.name == "depthcrafter":
+            options = dict(num_inference_steps=steps, window_size=window, overlap=overlap, seed=seed, max_res=max_res)
+        bar = bridge.Progress(1)
+        device = bridge.torch_device()
+        depth_model.place(device)
+        try:
+            depth = estimate(
+                frames.cpu(), depth_model.estimator,
+                progress=lambda done, total: bar.update_absolute(done, total),
+                cancel=_cancel, **options,
+            )
+        finally:
+            depth_model.place(bridge.offload_device())
+            bridge.soft_empty_cache()
+        preview = colorize_depth(depth).to(bridge.intermediate_device())
+        return (DepthMaps(depth.cpu(), source=depth_model.name), preview)
+
+
+class DepthFromImage:
+    """Use another pack's depth map (an IMAGE batch) as our depth."""
+
+    DESCRIPTION = (
+        "Turns a grey depth video from any other node pack (Depth Anything, Marigold, "
+        "VideoDepthAnything, a loaded depth video ...) into depth for Lift Point Cloud, through the "
+        "same official mapping as Estimate Depth. polarity: near_bright for disparity-like maps "
+        "(most packs), far_bright for depth-like maps. Give the frames to check the frame count "
+        "and resize the maps to the frames' size."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "convert"
+    RETURN_TYPES = (DEPTH, "IMAGE")
+    RETURN_NAMES = ("depth", "preview")
+    OUTPUT_TOOLTIPS = ("Depth [frames, height, width], > 0, larger = farther.", "Colourised depth (near = bright).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "depth_image": ("IMAGE", {"tooltip": "Grey depth maps [frames, height, width, 3] from another pack."}),
+                "polarity": (list(POLARITIES), {"default": "near_bright", "tooltip": "near_bright: near = white (disparity-like, most packs); far_bright: far = white."}),
+            },
+            "optional": {
+                "frames": ("IMAGE", {"tooltip": "The video the maps belong to: checks the frame count, resizes maps to its size."}),
+            },
+        }
+
+    def convert(self, depth_image, polarity, frames=None):
+        from trajcrafter_core.depth import colorize_depth, depth_from_image
+
+        depth = depth_from_image(depth_image.cpu(), frames=None if frames is None else frames.cpu(),
+                                 polarity=polarity, resize=True)
+        preview = colorize_depth(depth).to(bridge.intermediate_device())
+        return (DepthMaps(depth.cpu(), source="image"), preview)
+
+
+NODE_CLASS_MAPPINGS = {
+    "TrajCrafterLoadDepthModel": LoadDepthModel,
+    "TrajCrafterEstimateDepth": EstimateDepth,
+    "TrajCrafterDepthFromImage": DepthFromImage,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "TrajCrafterLoadDepthModel": "Load Depth Model",
+    "TrajCrafterEstimateDepth": "Estimate Depth",
+    "TrajCrafterDepthFromImage": "Depth From Image",
+}
