@@ -115,15 +115,17 @@ def cpu_peak_bytes(fn: Callable[[], object]) -> int:
     return peak
 
 
-def timed(fn: Callable[[], object], repeats: int, device: str) -> float:
+def timed(fn: Callable[[], object], repeats: int, device: str) -> tuple:
+    """Mean (wall seconds, process CPU seconds) per call after one warm-up call. On a shared
+    CPU the CPU seconds are the steadier figure."""
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     fn()  # warm-up
     sync()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         fn()
     sync()
-    return (time.perf_counter() - start) / repeats
+    return (time.perf_counter() - start) / repeats, (time.process_time() - start_cpu) / repeats
 
 
 @torch.no_grad()
@@ -190,8 +192,11 @@ def run(args) -> Dict:
             else:
                 outputs[variant] = step().float()
                 peak = cpu_peak_bytes(step)
-            seconds = timed(step, args.repeats, device)
-            report["results"][variant] = dict(seconds_per_step=round(seconds, 4), peak_gib=round(peak / 2**30, 3))
+            seconds, cpu_seconds = timed(step, args.repeats, device)
+            report["results"][variant] = dict(
+                seconds_per_step=round(seconds, 4), process_cpu_seconds_per_step=round(cpu_seconds, 4),
+                peak_gib=round(peak / 2**30, 3),
+            )
         except torch.OutOfMemoryError as error:
             report["results"][variant] = dict(error=f"out of memory: {str(error)[:120]}")
         print(variant, report["results"][variant], flush=True)
