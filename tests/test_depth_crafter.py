@@ -149,3 +149,14 @@ def test_mismatched_folders_are_refused(folders, tmp_path):
     (other / "image_encoder" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(TrajCrafterError):
         DepthCrafterEstimator.from_pretrained(unet_dir, other, dtype=torch.float32, device="cpu")
+
+
+def test_clip_resize_matches_diffusers_svd_resize():
+    svd = pytest.importorskip("diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion")
+    if not hasattr(svd, "_resize_with_antialiasing"):
+        pytest.skip("diffusers no longer exposes SVD's resize")
+    from trajcrafter_core.depth.resize import gaussian_antialiased_resize
+
+    x = torch.rand(2, 3, 150, 260, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    torch.testing.assert_close(gaussian_antialiased_resize(x, (224, 224)), svd._resize_with_antialiasing(x, (224, 224)),
+                               rtol=0, atol=1e-6)

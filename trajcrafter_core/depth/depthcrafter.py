@@ -23,6 +23,7 @@ device, so memory is bounded by one window, not by the clip length.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -85,6 +86,18 @@ def _placed(module, device: torch.device, dtype: torch.dtype):
     if next(module.parameters()).dtype != dtype:
         module = module.to(dtype)
     return module.eval()
+
+
+def _cast_quietly(module, dtype: torch.dtype) -> None:
+    """``module.to(dtype)`` without diffusers' warning about casting after loading (the official
+    pipeline upcasts the VAE this way for encoding)."""
+    log = logging.getLogger("diffusers.models.modeling_utils")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        module.to(dtype)
+    finally:
+        log.setLevel(level)
 
 
 def _variant_of(path: Path) -> Optional[str]:
@@ -253,7 +266,7 @@ class DepthCrafterEstimator:
         # 1-2. CLIP embeddings and VAE latents, chunk by chunk (VAE encodes in float32 if it must)
         upcast = self.vae.dtype == torch.float16 and bool(self.vae.config.force_upcast)
         if upcast:
-            self.vae.to(torch.float32)
+            _cast_quietly(self.vae, torch.float32)
         try:
             embeddings, video_latents = [], []
             for start in chunks:
@@ -264,7 +277,7 @@ class DepthCrafterEstimator:
                 tracker.advance()
         finally:
             if upcast:
-                self.vae.to(self.dtype)
+                _cast_quietly(self.vae, self.dtype)
         embeddings = torch.cat(embeddings)
         video_latents = torch.cat(video_latents)
 
