@@ -3,7 +3,12 @@ reference (source video) tokens. Loads the official ``crosstransformer`` folder 
 
 Built from diffusers' CogVideoX parts (``CogVideoXPatchEmbed``, ``CogVideoXBlock``,
 ``Timesteps``/``TimestepEmbedding``, ``AdaLayerNorm``); the reference injection lives in
-:mod:`.reference_attention`. Layout is frames-first, like the official code:
+:mod:`.reference_attention`. Compared with diffusers 0.31 (what the official code ran on), the
+0.42 block, attention processor, norms and feed-forward compute the same; two things differ
+and are handled here: ``get_3d_rotary_pos_embed`` grid positions (see :mod:`.rotary`) and
+``CogVideoXPatchEmbed``'s sin-cos positions, which it rebuilds at the input size whereas the
+official model resizes the sample-size table — so the patch embedding runs without positions
+and :meth:`CrossTransformer3DModel._sincos_video_positions` adds the official ones. Layout is frames-first, like the official code:
 
 - ``hidden_states``        noisy latents ``[B, F, C, H, W]`` (F latent frames, H/W latent size)
 - ``inpaint_latents``      ``[B, F, in_channels − C, H, W]`` (mask + masked-video latents),
@@ -28,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
