@@ -302,8 +302,13 @@ def download_folder(name: str = MODEL_FOLDER) -> str:
     return folder
 
 
-def list_model_dirs(name: str = MODEL_FOLDER, accept: Optional[Callable[[str], bool]] = None) -> List[str]:
-    """Names of sub-folders (up to two levels, ``"a/b"``) of every search path that ``accept``."""
+def list_model_dirs(
+    name: str = MODEL_FOLDER,
+    accept: Optional[Callable[[str], bool]] = None,
+    descend: Optional[Callable[[str], bool]] = None,
+) -> List[str]:
+    """Sub-folders of every search path of ``name`` that ``accept`` (``"a"``, or ``"a/b"`` one level
+    down inside a first-level folder that ``descend`` allows, e.g. a folder grouping models)."""
     found = set()
     for root in model_folders(name):
         if not os.path.isdir(root):
@@ -314,9 +319,11 @@ def list_model_dirs(name: str = MODEL_FOLDER, accept: Optional[Callable[[str], b
                 continue
             if accept is None or accept(p1):
                 found.add(first)
+            if accept is None or (descend is not None and not descend(p1)):
+                continue
             for second in sorted(os.listdir(p1)):
                 p2 = os.path.join(p1, second)
-                if os.path.isdir(p2) and not second.startswith(".") and accept is not None and accept(p2):
+                if os.path.isdir(p2) and not second.startswith(".") and accept(p2):
                     found.add(f"{first}/{second}")
     return sorted(found)
 

@@ -27,16 +27,10 @@ def torch_dtype(precision: str, device):
 
 
 def folder_choices(kind: str):
-    """Sub-folders of models/trajectorycrafter (the official name always listed first)."""
-    found = bridge.list_model_dirs(bridge.MODEL_FOLDER, lambda p: _looks_like(p))
-    default = DEFAULT_FOLDERS[kind]
-    return [default] + [f for f in found if f != default]
+    """Folders of this kind in models/trajectorycrafter (the official name always listed first)."""
+    from .folders import choices
 
-
-def _looks_like(path: str) -> bool:
-    import os
-
-    return os.path.isfile(os.path.join(path, "config.json")) or os.path.isfile(os.path.join(path, "model_index.json"))
+    return choices(kind, DEFAULT_FOLDERS[kind])
 
 
 def _layout(kind: str, dtype):

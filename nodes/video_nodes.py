@@ -51,7 +51,7 @@ class LoadVideo:
                         "default": 49,
                         "min": 0,
                         "max": 100000,
-                        "tooltip": "Most frames to return (0 = all). The model works on 4k+1 frames; 49 is native.",
+                        "tooltip": "Most frames to return (0 = all). The model takes 8m+1 frames (9, 17, 25, 33, 41, 49 native).",
                     },
                 ),
                 "skip_first": (
@@ -157,7 +157,7 @@ class SyntheticScene:
                 ),
                 "num_frames": (
                     "INT",
-                    {"default": 25, "min": 1, "max": 201, "tooltip": "Frames to render (4k+1 for the diffusion model; 49 native)."},
+                    {"default": 25, "min": 1, "max": 201, "tooltip": "Frames to render (8m+1 for the diffusion model: 9, 17, 25, 33, 41, 49)."},
                 ),
                 "width": (
                     "INT",
