@@ -104,11 +104,17 @@ class CheckpointManager:
             if tmp.exists():
                 shutil.rmtree(tmp)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp))
-        accelerator.wait_for_everyone()
+        try:
+            accelerator.save_state(str(tmp))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                write_text_atomic(tmp / STATE_FILE, json.dumps(dict(state, step=step), indent=1, sort_keys=True))
+                _fsync_dir(tmp)
+        except BaseException:
+            if accelerator.is_main_process:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if accelerator.is_main_process:
-            write_text_atomic(tmp / STATE_FILE, json.dumps(dict(state, step=step), indent=1, sort_keys=True))
-            _fsync_dir(tmp)
             if final.exists():  # re-saving the same step (e.g. final save right after a periodic one)
                 shutil.rmtree(final)
             os.replace(tmp, final)

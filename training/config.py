@@ -30,6 +30,10 @@ STAGE_LORA_TARGET_DEFAULTS = {
     2: ["to_q", "to_kv", "to_out"],
 }
 DATA_KINDS = ("double_reprojection", "triplet")
+# Names people often type for a key (used only for "did you mean" hints).
+_KEY_ALIASES = {"learning_rate": "lr", "learningrate": "lr", "steps": "max_steps", "num_steps": "max_steps",
+                "output_dir": "dir", "grad_accum": "gradient_accumulation_steps", "bs": "batch_size",
+                "frames": "num_frames", "precision": "mixed_precision", "warmup": "warmup_steps"}
 
 
 @dataclass
@@ -44,7 +48,7 @@ class ModelConfig:
 
     base_dir: str = ""
     transformer_dir: str = ""
-    max_text_length: int = 226
+    empty_prompt_embeds: str = ""  # safetensors with the "" prompt's T5 embeddings (prepare_latents.py)
 
 
 @dataclass
@@ -121,6 +125,7 @@ class OutputConfig:
     log_every: int = 10
     export_dir: str = ""  # default: <dir>/export
     export_ema: bool = True  # export EMA weights when EMA is enabled
+    export_dtype: str = "bf16"  # "fp32", "bf16" or "fp16"
     progress_bar: bool = True
 
 
@@ -221,8 +226,9 @@ def _build(cls, data: Mapping[str, Any], path: str = ""):
     if unknown:
         key = unknown[0]
         full = f"{path}.{key}" if path else str(key)
-        close = difflib.get_close_matches(str(key), names, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        close = difflib.get_close_matches(str(key), names + list(_KEY_ALIASES), n=1)
+        guess = _KEY_ALIASES.get(close[0], close[0]) if close else None
+        hint = f" Did you mean '{guess}'?" if guess in names else ""
         raise _fail(
             full,
             f"unknown key.{hint} Valid keys here: {', '.join(names)}. Unknown keys are an error "
@@ -276,6 +282,8 @@ def _validate(cfg: Config) -> None:
     need(out.checkpoint_every >= 1, "output.checkpoint_every", "must be >= 1.")
     need(out.keep_last >= 1, "output.keep_last", "must be >= 1.")
     need(out.log_every >= 1, "output.log_every", "must be >= 1.")
+    need(out.export_dtype in ("fp32", "bf16", "fp16"), "output.export_dtype",
+         f"must be 'fp32', 'bf16' or 'fp16', got {out.export_dtype!r}.")
     need(bool(cfg.model.transformer_dir), "model.transformer_dir",
          "must name the transformer folder to start from (config.json + safetensors).")
     need(bool(d.shards), "data.shards", "must list at least one shard file or glob pattern.")

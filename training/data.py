@@ -138,6 +138,10 @@ class ShardBatchStream(IterableDataset):
 
 
 def make_loader(stream: ShardBatchStream, num_workers: int) -> DataLoader:
-    """A DataLoader over a batch stream (batches are formed by the stream itself)."""
-    return DataLoader(stream, batch_size=None, num_workers=num_workers,
+    """A DataLoader over a batch stream (batches are formed by the stream itself).
+
+    It has its own generator: creating its iterator must not draw from torch's global RNG,
+    whose state a resumed run restores from the checkpoint.
+    """
+    return DataLoader(stream, batch_size=None, num_workers=num_workers, generator=torch.Generator().manual_seed(0),
                       persistent_workers=False, prefetch_factor=2 if num_workers else None)
