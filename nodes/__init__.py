@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib
 import logging
 
-log = logging.getLogger("TrajectoryCrafter")
+from .common import CATEGORY
 
-CATEGORY = "TrajectoryCrafter"
+log = logging.getLogger("TrajectoryCrafter")
 
 _NODE_MODULES = (
     "video_nodes",
@@ -35,12 +35,6 @@ DISABLED_MODULES: dict = {}
 for _name in _NODE_MODULES:
     try:
         _module = importlib.import_module(f".{_name}", __name__)
-    except ModuleNotFoundError as _exc:
-        if _exc.name == f"{__name__}.{_name}":  # module not written (yet): nothing to register
-            continue
-        DISABLED_MODULES[_name] = f"{type(_exc).__name__}: {_exc}"
-        log.warning("TrajectoryCrafter: nodes from %s disabled (%s)", _name, DISABLED_MODULES[_name])
-        continue
     except Exception as _exc:  # noqa: BLE001 - never break ComfyUI start-up
         DISABLED_MODULES[_name] = f"{type(_exc).__name__}: {_exc}"
         log.warning("TrajectoryCrafter: nodes from %s disabled (%s)", _name, DISABLED_MODULES[_name])

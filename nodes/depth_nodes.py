@@ -183,12 +183,12 @@ class EstimateDepth:
                 "steps": ("INT", {"default": 5, "min": 1, "max": 50, "tooltip": "DepthCrafter denoising steps (official 5)."}),
                 "window": ("INT", {"default": 110, "min": 2, "max": 1000, "tooltip": "DepthCrafter frames per window (official 110)."}),
                 "overlap": ("INT", {"default": 25, "min": 0, "max": 500, "tooltip": "DepthCrafter frames shared by neighbouring windows (official 25)."}),
-                "seed": ("INT", {"default": 42, "min": 0, "max": 2**32 - 1, "tooltip": "DepthCrafter noise seed (official 42)."}),
+                "depth_seed": ("INT", {"default": 42, "min": 0, "max": 2**32 - 1, "tooltip": "DepthCrafter noise seed (official 42); fixed, so the same frames give the same depth."}),
                 "max_res": ("INT", {"default": 1024, "min": 64, "max": 4096, "step": 64, "tooltip": "DepthCrafter works at most at this long side (multiples of 64; official 1024)."}),
             }
         }
 
-    def estimate(self, frames, depth_model, steps, window, overlap, seed, max_res):
+    def estimate(self, frames, depth_model, steps, window, overlap, depth_seed, max_res):
         from trajcrafter_core.depth import colorize_depth, estimate
         from trajcrafter_core.errors import TrajCrafterError
 
@@ -196,7 +196,7 @@ class EstimateDepth:
             raise TrajCrafterError(f"depth_model must come from Load Depth Model, got {type(depth_model).__name__}.")
         options = {}
         if depth_model.name == "depthcrafter":
-            options = dict(num_inference_steps=steps, window_size=window, overlap=overlap, seed=seed, max_res=max_res)
+            options = dict(num_inference_steps=steps, window_size=window, overlap=overlap, seed=depth_seed, max_res=max_res)
         bar = bridge.Progress(1)
         device = bridge.torch_device()
         depth_model.place(device)

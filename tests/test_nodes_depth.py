@@ -43,7 +43,7 @@ def load(estimator, **kw):
 
 
 def estimate(frames, model, **kw):
-    args = dict(frames=frames, depth_model=model, steps=1, window=110, overlap=25, seed=42, max_res=64)
+    args = dict(frames=frames, depth_model=model, steps=1, window=110, overlap=25, depth_seed=42, max_res=64)
     args.update(kw)
     return run_node("TrajCrafterEstimateDepth", **args)
 
@@ -74,14 +74,14 @@ def test_depthcrafter_node_passes_its_options_and_reports_progress(models_env, f
     bridge.Progress.listeners.append(lambda done, total: seen.append((done, total)))
     try:
         model = load("depthcrafter")
-        depth, _ = estimate(frames[0], model, steps=1, seed=7)
+        depth, _ = estimate(frames[0], model, steps=1, depth_seed=7)
     finally:
         bridge.Progress.listeners.clear()
     assert seen and seen[-1][0] == seen[-1][1] > 1
     core = DepthCrafterEstimator.from_pretrained(models_env / "DepthCrafter", models_env / "stable-video-diffusion-img2vid-xt", device="cpu")
     ref = core_estimate(frames[0], core, num_inference_steps=1, seed=7, max_res=64)
     assert torch.allclose(depth.depth, ref, rtol=1e-4)
-    other, _ = estimate(frames[0], model, steps=1, seed=8)
+    other, _ = estimate(frames[0], model, steps=1, depth_seed=8)
     assert not torch.allclose(other.depth, depth.depth)
 
 

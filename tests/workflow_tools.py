@@ -9,8 +9,8 @@ browser test, which compares :func:`to_api_prompt` with ``app.graphToPrompt()``)
 
 - every input whose type is INT, FLOAT, STRING, BOOLEAN or a combo (list / ``"COMBO"``) is a
   widget, in ``input_order`` (required, then optional), whether or not a link feeds it;
-- an INT with ``control_after_generate`` is followed by its control value
-  (fixed / increment / decrement / randomize);
+- an INT with ``control_after_generate``, or named ``seed`` / ``noise_seed`` (the frontend adds
+  one to those by name), is followed by its control value (fixed / increment / decrement / randomize);
 - a combo with ``image_upload`` / ``video_upload`` / ``audio_upload`` adds an upload button whose
   value (``"image"``) comes after all the other widgets.
 """
@@ -29,6 +29,7 @@ CORE_SNAPSHOT = TESTS / "data" / "core_object_info.json"
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
+SEED_NAMES = ("seed", "noise_seed")
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 FRONTEND_ONLY_NODES = ("Note", "MarkdownNote")
 DYNAMIC_COMBOS = UPLOAD_FLAGS  # combos listing user files: any value is allowed in a template
@@ -98,7 +99,7 @@ def widget_slots(info: dict) -> List[Tuple[str, str, list]]:
             if opts.get("forceInput") or opts.get("rawLink"):
                 continue
             slots.append((name, "value", spec))
-            if spec[0] == "INT" and opts.get("control_after_generate"):
+            if spec[0] == "INT" and (opts.get("control_after_generate") or name in SEED_NAMES):
                 slots.append((name, "control", spec))
             if is_combo and any(opts.get(flag) for flag in UPLOAD_FLAGS):
                 uploads.append((name, "upload", spec))
@@ -190,8 +191,9 @@ def check_workflow(workflow: dict, object_info: dict) -> List[str]:
         # inputs listed on the node must exist and agree with the links
         declared = {i["name"]: i for i in node.get("inputs", [])}
         all_inputs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
+        frontend_inputs = {"upload"} if any(role == "upload" for _, role, _ in slots) else set()
         for name, slot in declared.items():
-            if name not in all_inputs:
+            if name not in all_inputs and name not in frontend_inputs:
                 errors.append(f"{where}: input {name!r} does not exist")
             if slot.get("link") is not None and slot["link"] not in links:
                 errors.append(f"{where}: input {name!r} refers to missing link {slot['link']}")

@@ -165,7 +165,11 @@ class Frontend:
             ".comfyui-body-left, .litegraph-minimap, .p-toast, .selection-toolbox, .graph-canvas-panel "
             "{ display: none !important; }"
         )
-        self.page.evaluate("() => window.dispatchEvent(new Event('resize'))")
+        self.page.evaluate(
+            "() => { const c = window.app.canvas; c.render_info = false; c.show_info = false;"
+            " document.querySelectorAll('.workflow-tabs, .topbar, [class*=breadcrumb]').forEach(e => e.style.display = 'none');"
+            " window.dispatchEvent(new Event('resize')); }"
+        )
         self.page.wait_for_timeout(300)
 
     def screenshot(self, path: str, **kwargs) -> None:

@@ -51,6 +51,119 @@ def render_only_synthetic():
     return {"nodes": nodes, "links": links}
 
 
+NOTE_FULL = (
+    "## TrajectoryCrafter: redirect the camera of a video\n"
+    "1. **Load Video**: upload your clip (49 frames at 8m+1 are used; long side 672).\n"
+    "2. Weights go in `ComfyUI/models/trajectorycrafter/` with their Hub names: "
+    "`TrajectoryCrafter`, `CogVideoX-Fun-V1.1-5b-InP`, `DepthCrafter`, "
+    "`stable-video-diffusion-img2vid-xt` (or turn on *download_missing* in the loaders).\n"
+    "3. Check the camera path preview, then the renders (holes magenta), then run the sampler.\n"
+    "4. Describe the video in the sampler's prompt."
+)
+
+
+def _full(camera_widgets, note=NOTE_FULL, video_widgets=None, depth="estimate"):
+    """Video → depth → point cloud → camera path → renders → sampler → mp4, with previews."""
+    video_widgets = dict(video=SAMPLE_VIDEO, frame_cap=49, skip_first=0, every_nth=1, max_size=672, **(video_widgets or {}))
+    nodes = [
+        _node("note", "MarkdownNote", (40, -300), size=(700, 200), text=note),
+        _node("video", "TrajCrafterLoadVideo", (40, 60), size=(320, 470), **video_widgets),
+        _node("lift", "TrajCrafterLiftPointCloud", (780, 60), intrinsics="official"),
+        _node("traj", "TrajCrafterCameraTrajectory", (1140, 60), **camera_widgets),
+        _node("render", "TrajCrafterRenderViews", (1520, 60), render_mode="official", clean_holes=True),
+        _node("model", "TrajCrafterLoadModel", (1520, 420), precision="bf16", memory_mode="model_offload"),
+        _node("sampler", "TrajCrafterSampler", (1900, 60), size=(360, 520), prompt=PROMPT, steps=50, guidance=6.0,
+              seed=43, control_after_generate="fixed", scheduler="DDIM_Origin", reference_frames=10,
+              reference_from="auto"),
+        _node("show_depth", "PreviewImage", (780, 640), title="Depth (near = bright)", size=(340, 260)),
+        _node("show_path", "PreviewImage", (1140, 520), title="Camera path (top | side)", size=(340, 240)),
+        _node("show_render", "PreviewImage", (1520, 700), title="Renders (holes magenta)", size=(340, 260)),
+        _node("out", "CreateVideo", (2300, 60)),
+        _node("save", "SaveVideo", (2300, 200), filename_prefix="trajcrafter/redirected", size=(360, 130)),
+    ]
+    links = [
+        ("video", "frames", "lift", "frames"),
+        ("depthnode", "depth", "lift", "depth"),
+        ("depthnode", "preview", "show_depth", "images"),
+        ("lift", "point_cloud", "traj", "point_cloud"),
+        ("lift", "point_cloud", "render", "point_cloud"),
+        ("traj", "trajectory", "render", "trajectory"),
+        ("traj", "preview", "show_path", "images"),
+        ("render", "preview", "show_render", "images"),
+        ("model", "model", "sampler", "model"),
+        ("video", "frames", "sampler", "source"),
+        ("render", "renders", "sampler", "renders"),
+        ("render", "hole_mask", "sampler", "hole_mask"),
+        ("traj", "trajectory", "sampler", "trajectory"),
+        ("sampler", "frames", "out", "images"),
+        ("video", "fps", "out", "fps"),
+        ("out", "VIDEO", "save", "video"),
+    ]
+    if depth == "estimate":
+        nodes += [
+            _node("depthmodel", "TrajCrafterLoadDepthModel", (400, 60), estimator="depthcrafter", precision="auto"),
+            _node("depthnode", "TrajCrafterEstimateDepth", (400, 340)),
+        ]
+        links += [("depthmodel", "depth_model", "depthnode", "depth_model"), ("video", "frames", "depthnode", "frames")]
+    else:  # another pack's depth IMAGE; here a depth video loaded by core nodes
+        nodes += [
+            _node("depthvideo", "LoadVideo", (400, -40), title="Load depth video (any depth pack's output)",
+                  size=(340, 300), file="example_depth.mp4"),
+            _node("components", "GetVideoComponents", (400, 300)),
+            _node("depthnode", "TrajCrafterDepthFromImage", (400, 440), polarity="near_bright"),
+        ]
+        links += [
+            ("depthvideo", "VIDEO", "components", "video"),
+            ("components", "images", "depthnode", "depth_image"),
+            ("video", "frames", "depthnode", "frames"),
+        ]
+    return {"nodes": nodes, "links": links}
+
+
+def _pose(mode, theta, phi, r, x=0.0, y=0.0):
+    return dict(mode=mode, camera="target_pose", theta=theta, phi=phi, r=r, x=x, y=y)
+
+
+def full_redirect_target_pose():
+    """The official run.sh example: gradual, target pose (0, -30, 0.3, 0, 0)."""
+    return _full(_pose("gradual", 0.0, -30.0, 0.3))
+
+
+def bullet_time():
+    """Freeze the last frame while the camera orbits; reference frames come from the end."""
+    return _full(_pose("bullet", 0.0, -40.0, 0.2), note=NOTE_FULL + "\n\n**Bullet time**: the last frame is frozen while the camera orbits around it.")
+
+
+def dolly_zoom():
+    """Dolly in by half the radius while zooming out: the centre keeps its size (official zoom)."""
+    return _full(_pose("dolly_zoom", 0.0, 0.0, 0.5), note=NOTE_FULL + "\n\n**Dolly zoom**: the camera moves in while the focal length halves.")
+
+
+def trajectory_file():
+    """A camera path from a file: here the bundled example (official theta / phi / r txt format)."""
+    return _full(
+        dict(mode="gradual", camera="trajectory_file", trajectory_file="swing.txt [example]"),
+        note=NOTE_FULL + "\n\n**Trajectory file**: pick an official .txt (theta, phi, r lines), a "
+        "RealEstate10K .txt or a nerfstudio camera_path.json from the input folder, or type its path.",
+    )
+
+
+def external_depth():
+    """Depth from another pack's IMAGE batch (here a depth video loaded with core nodes)."""
+    return _full(
+        _pose("gradual", 0.0, -30.0, 0.3),
+        depth="image",
+        note=NOTE_FULL.replace("`DepthCrafter`, `stable-video-diffusion-img2vid-xt` ", "")
+        + "\n\n**External depth**: load the depth video of the *same frames* (any depth pack's output, "
+        "near = bright) and connect it to Depth From Image; no depth model is needed.",
+    )
+
+
 WORKFLOWS = {
+    "full_redirect_target_pose": full_redirect_target_pose,
+    "bullet_time": bullet_time,
+    "dolly_zoom": dolly_zoom,
+    "trajectory_file": trajectory_file,
+    "external_depth": external_depth,
     "render_only_synthetic": render_only_synthetic,
 }
