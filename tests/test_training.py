@@ -358,3 +358,28 @@ def test_resume_refuses_changed_data_settings(tiny, tmp_path):
     cfg["train"]["max_steps"] = 4
     with pytest.raises(TrajCrafterError, match="data.batch_size changed"):
         run_training(config_from_dict(cfg))
+
+
+def test_stage1_can_start_from_a_base_transformer_without_reference_layers(tmp_path):
+    """A CogVideoX-Fun-InP style folder (no is_train_cross) gets fresh reference layers that do
+    not change its output; stage 2 refuses it."""
+    from trajcrafter_core.models import CrossTransformer3DModel
+    from trajcrafter_core.models.tiny import save_tiny_transformer
+    from training.model_setup import load_transformer_for_training
+
+    base_dir = save_tiny_transformer(tmp_path / "base", is_train_cross=False)
+    config = json.loads((base_dir / "config.json").read_text())
+    config.pop("is_train_cross")
+    (base_dir / "config.json").write_text(json.dumps(config))
+    base = CrossTransformer3DModel.from_pretrained(str(base_dir)).eval()
+    model = load_transformer_for_training(base_dir, stage=1).eval()
+    assert model.config.is_train_cross and len(model.perceiver_cross_attention) == 2
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(1, 2, 16, 4, 4, generator=g)
+    kw = dict(encoder_hidden_states=torch.randn(1, 7, 32, generator=g), timestep=torch.tensor([10]),
+              inpaint_latents=torch.randn(1, 2, 17, 4, 4, generator=g), return_dict=False)
+    with torch.no_grad():
+        assert torch.allclose(model(x, cross_latents=torch.randn(1, 1, 16, 4, 4, generator=g), **kw)[0],
+                              base(x, **kw)[0], atol=1e-6)
+    with pytest.raises(TrajCrafterError, match="stage-1 export"):
+        load_transformer_for_training(base_dir, stage=2)

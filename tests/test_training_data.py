@@ -329,3 +329,119 @@ def test_colmap_rejects_distortion(tmp_path):
         read_colmap_sequence(tmp_path, tmp_path, tmp_path)
     (tmp_path / "cameras.txt").write_text("1 OPENCV 20 12 15 14 10 6 0 0 0 0\n")
     assert len(read_colmap_sequence(tmp_path, tmp_path, tmp_path)) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Preparation jobs (manifest inputs, sharding, bad inputs)
+# ---------------------------------------------------------------------------------------
+
+
+def _video_with_depth(tmp_path, frames=9, h=32, w=48):
+    from trajcrafter_core.synthetic import example_clip
+    from trajcrafter_core.video import write_video
+
+    clip = example_clip(num_frames=frames, height=h, width=w)
+    write_video(tmp_path / "clip.mp4", clip["frames"], fps=8, crf=10)
+    np.save(tmp_path / "clip_depth.npy", clip["depths"].numpy())
+    return clip
+
+
+def test_double_reprojection_job_from_a_manifest(tmp_path):
+    from training import prepare_double_reprojection
+
+    _video_with_depth(tmp_path)
+    (tmp_path / "videos.jsonl").write_text(
+        json.dumps({"video": "clip.mp4", "depth": "clip_depth.npy", "prompt": "a room"}) + "\n")
+    assert prepare_double_reprojection.main(["--manifest", str(tmp_path / "videos.jsonl"), "--out-dir",
+                                             str(tmp_path / "out"), "--num-frames", "5", "--height", "32",
+                                             "--width", "32", "--stride", "2"]) == 0
+    (sample,) = list(iter_shard(next((tmp_path / "out").glob("*.tar"))))
+    assert sample.kind == "double_reprojection" and sample.prompt == "a room"
+    assert sample.video["target"].shape == (5, 32, 32, 3) and "reference" not in sample.video
+    report = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    assert report["samples"] == 1 and report["skipped"] == []
+
+
+def test_short_video_and_missing_depth_are_clear_errors_without_leftovers(tmp_path, capsys):
+    from training import prepare_double_reprojection
+
+    _video_with_depth(tmp_path)
+    manifest = tmp_path / "videos.jsonl"
+    manifest.write_text(json.dumps({"video": "clip.mp4", "depth": "clip_depth.npy"}) + "\n")
+    args = ["--manifest", str(manifest), "--out-dir", str(tmp_path / "out"), "--height", "32", "--width", "32"]
+    assert prepare_double_reprojection.main(args + ["--num-frames", "13"]) == 2
+    err = capsys.readouterr().err
+    assert "clip.mp4" in err and "9 frames but the clip needs 13" in err
+    assert not list((tmp_path / "out").glob("*.tar*"))
+    manifest.write_text(json.dumps({"video": "clip.mp4", "depth": "nope.npy"}) + "\n")
+    assert prepare_double_reprojection.main(args + ["--num-frames", "5"]) == 2
+    assert "depth file" in capsys.readouterr().err and not list((tmp_path / "out").glob("*.tar*"))
+    manifest.write_text(json.dumps({"video": "clip.mp4"}) + "\n")
+    assert prepare_double_reprojection.main(args + ["--num-frames", "5"]) == 2
+    assert "has no 'depth' file" in capsys.readouterr().err
+    # --on-error skip: the bad video is reported, the good one is written
+    manifest.write_text(json.dumps({"video": "clip.mp4", "depth": "nope.npy"}) + "\n"
+                        + json.dumps({"video": "clip.mp4", "depth": "clip_depth.npy", "id": "good"}) + "\n")
+    assert prepare_double_reprojection.main(args + ["--num-frames", "5", "--on-error", "skip"]) == 0
+    report = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    assert report["samples"] == 1 and len(report["skipped"]) == 1 and "nope.npy" in report["skipped"][0]["error"]
+
+
+def test_triplets_from_a_colmap_scene_and_job_split(tmp_path):
+    from PIL import Image
+
+    from trajcrafter_core.camera import official_intrinsics
+    from trajcrafter_core.synthetic import SyntheticScene
+    from training import prepare_triplets
+
+    n, h, w = 14, 32, 48
+    K = official_intrinsics(w, h)
+    c2w = torch.eye(4).repeat(n, 1, 1)
+    c2w[:, 0, 3] = torch.linspace(-0.6, 0.6, n)
+    frames, depths = SyntheticScene(seed=1).render(torch.linalg.inv(c2w), K, h, w)
+    scene = tmp_path / "scene"
+    (scene / "images").mkdir(parents=True)
+    (scene / "stereo" / "depth_maps").mkdir(parents=True)
+    names = [f"{i:04d}.png" for i in range(n)]
+    for i, nm in enumerate(names):
+        Image.fromarray((frames[i] * 255).round().byte().numpy()).save(scene / "images" / nm)
+        d = depths[i].numpy().copy()
+        d[:4, :4] = 0.0  # COLMAP leaves pixels without depth
+        write_colmap_depth_bin(scene / "stereo" / "depth_maps" / f"{nm}.geometric.bin", d)
+    write_colmap_text_model(scene / "sparse" / "0", K.expand(n, 3, 3), c2w, names, h, w)
+    (tmp_path / "seq.jsonl").write_text(json.dumps({"path": "scene", "prompt": "a room"}) + "\n"
+                                        + json.dumps({"path": "scene", "prompt": "again", "id": "copy"}) + "\n")
+    for job in range(2):
+        assert prepare_triplets.main(["--manifest", str(tmp_path / "seq.jsonl"), "--out-dir", str(tmp_path / "out"),
+                                      "--num-frames", "5", "--height", "32", "--width", "48", "--min-offset", "2",
+                                      "--max-offset", "6", "--min-coverage", "0.2", "--shard", str(job),
+                                      "--num-shards", "2"]) == 0
+    shards = sorted((tmp_path / "out").glob("*.tar"))
+    assert [p.name for p in shards] == ["mv-00000-of-00002-00000.tar", "mv-00001-of-00002-00000.tar"]
+    samples = [s for p in shards for s in iter_shard(p)]
+    assert sorted(s.prompt for s in samples) == ["a room", "again"]
+    for s in samples:
+        a, b = s.meta["source_start"], s.meta["target_start"]
+        assert 2 <= abs(a - b) <= 6
+        # the target is the sequence's own frames, the reference the source clip's
+        assert torch.allclose(s.video["target"].float() / 255, frames[b:b + 5], atol=1 / 255 + 1e-6)
+        assert torch.allclose(s.video["reference"].float() / 255, frames[a:a + 5], atol=1 / 255 + 1e-6)
+        assert 0.2 <= 1 - s.video["mask"].float().mean() <= 0.98
+
+
+def test_shipped_configs_are_valid():
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    root = Path(__file__).resolve().parents[1] / "training" / "configs"
+    stages = {p.stem: load_config(p) for p in root.glob("*.yaml")}
+    assert stages["stage1"].stage == 1 and stages["stage1"].optim.lr == pytest.approx(1e-5)
+    assert stages["stage2"].stage == 2 and stages["stage2"].optim.lr == pytest.approx(2e-6)
+    assert stages["stage2"].data_kinds == ["triplet"]
+    launchers = sorted((root / "accelerate").glob("*.yaml"))
+    assert len(launchers) >= 5
+    for path in launchers:
+        load_config_from_file(str(path))
+    with pytest.raises(TrajCrafterError, match="lr_scheduler"):
+        config_from_dict(_cfg(optim={"lr_scheduler": "cosine_annealing"}))

@@ -265,6 +265,10 @@ def _validate(cfg: Config) -> None:
     need(0 <= o.beta1 < 1 and 0 <= o.beta2 < 1, "optim.beta1", "betas must be in [0, 1).")
     need(o.max_grad_norm >= 0, "optim.max_grad_norm", "must be >= 0 (0 disables clipping).")
     need(o.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0.")
+    from diffusers.optimization import SchedulerType
+
+    names = [s.value for s in SchedulerType]
+    need(o.lr_scheduler in names, "optim.lr_scheduler", f"must be one of {names}, got {o.lr_scheduler!r}.")
     t = cfg.train
     need(t.max_steps >= 1, "train.max_steps", f"must be >= 1, got {t.max_steps}.")
     need(t.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be >= 1.")

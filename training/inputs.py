@@ -112,6 +112,13 @@ def build_step_inputs(batch: Dict, parts: FrozenParts, model_config, objective: 
     if uses_reference:
         if pre:
             ref = sample_posterior(_pre(batch, "reference_mean").float(), _pre(batch, "reference_std").float(), sf)
+            expected = (reference_frames - 1) // 4 + 1
+            if ref.shape[1] != expected:
+                raise TrajCrafterError(
+                    f"pre-encoded reference latents have {ref.shape[1]} latent frames but data.reference_frames="
+                    f"{reference_frames} needs {expected}; re-run prepare_latents.py with --reference-frames "
+                    f"{reference_frames} (or change data.reference_frames)."
+                )
         else:
             ref = batch_video_latents(pipe, batch["reference"], reference_frames).float()
     else:  # stage 1: the reference stream is switched off; a minimal placeholder satisfies the API

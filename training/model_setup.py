@@ -43,7 +43,7 @@ def load_transformer_for_training(transformer_dir: str | Path, stage: int):
             f"start stage 2 from a stage-1 export (or an official TrajectoryCrafter checkpoint)."
         )
     base = CrossTransformer3DModel.from_pretrained(str(folder), torch_dtype=torch.float32)
-    config = dict(base.config)
+    config = {k: v for k, v in base.config.items() if not k.startswith("_")}  # drop _use_default_values
     config["is_train_cross"] = True
     model = CrossTransformer3DModel.from_config(config)
     missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)

@@ -181,6 +181,16 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         if cfg.ema.enabled:
             ema = EMAModel(params, decay=cfg.ema.decay)
             accelerator.register_for_checkpointing(ema)
+        distributed = str(accelerator.distributed_type)
+        if "FSDP" in distributed and (cfg.ema.enabled or cfg.lora.enabled):
+            raise TrajCrafterError("EMA and LoRA are supported with DDP and DeepSpeed ZeRO-2, not with FSDP; "
+                                   "use the DeepSpeed config or switch them off.")
+        ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+        if ds_plugin is not None:
+            if int(ds_plugin.deepspeed_config.get("zero_optimization", {}).get("stage", 0)) >= 3:
+                raise TrajCrafterError("DeepSpeed ZeRO-3 is not supported (use ZeRO-2 or FSDP).")
+            # we stream our own batches (no prepared DataLoader), so tell DeepSpeed the micro-batch
+            ds_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.data.batch_size
         model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
         if ema is not None:
             ema.to(accelerator.device)
@@ -199,7 +209,7 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
                 f"stage {cfg.stage}: {sum(p.numel() for p in params):,} trainable parameters "
                 f"({len(trainable_names)} tensors{' + LoRA' if cfg.lora.enabled else ''}), "
                 f"{len(stream.refs)} samples ({', '.join(cfg.data_kinds)}), "
-                f"{'resuming from step ' + str(step) if checkpoint else 'from scratch'}"
+                f"{'resuming at step ' + str(step) if checkpoint else 'starting at step 0'}"
             )
 
         loader = make_loader(stream, cfg.data.num_workers)
@@ -256,6 +266,7 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         progress.close()
         result.step = step
         accelerator.wait_for_everyone()
+        full_state = accelerator.get_state_dict(model) if "FSDP" in distributed else None  # collective
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
             dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.output.export_dtype]
@@ -265,7 +276,7 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
                 result.export_dir = export_transformer(unwrapped, cfg.export_path, dtype)
                 ema.restore(params)
             else:
-                result.export_dir = export_transformer(unwrapped, cfg.export_path, dtype)
+                result.export_dir = export_transformer(unwrapped, cfg.export_path, dtype, state_dict=full_state)
             accelerator.print(f"exported the transformer to {result.export_dir}")
         accelerator.wait_for_everyone()
         return result
