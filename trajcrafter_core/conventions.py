@@ -23,7 +23,11 @@ Cameras
 
 Diffusion model
 ---------------
-- Frame counts are ``4k + 1`` (49 native), sizes multiples of 16.
+- Sizes are multiples of 16. Frame counts are ``8m + 1`` (49 native; 1, 9, 17, 25, 33, 41,
+  49, ...): CogVideoX compresses time by 4 (``4k + 1`` frames → ``k + 1`` latents), and the
+  official chunked VAE decoder (first ``2 + r`` latents, then groups of 2) returns ``4F``
+  frames instead of ``4F - 3`` when the latent count ``F`` is even, so only odd latent counts
+  round-trip.
 """
 
 from __future__ import annotations
