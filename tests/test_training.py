@@ -149,21 +149,19 @@ def test_skipped_reference_equals_a_model_without_reference_layers(tiny):
 
 
 def test_tiny_model_overfits_a_fixed_batch(tiny, tmp_path):
-    """Same batch, noise and timesteps every step: the stage-1 parameters fit it (>10x lower loss).
-
-    The tiny model is widened to 64 channels so that its frozen output head can express the
-    64 values per token (2x2 patch x 16 channels) the target has.
-    """
-    from trajcrafter_core.models.tiny import save_tiny_transformer
+    """Same batch, noise and timesteps every step, built by the training input path: the tiny
+    model fits it (loss down by far more than an order of magnitude). With only the stage-1
+    parameters a tiny model plateaus near 13x: its frozen random output head (32 channels) cannot
+    express the 64 target values per token, which a real model's trained head can."""
     from training.data import ShardBatchStream
     from training.inputs import build_step_inputs, load_frozen_parts, make_rotary_fn
     from training.model_setup import load_transformer_for_training, select_trainable, skip_reference_stream
     from training.objective import DiffusionObjective, load_training_scheduler
 
     torch.manual_seed(0)
-    model = load_transformer_for_training(save_tiny_transformer(tmp_path / "wide", num_attention_heads=4), stage=1)
+    model = load_transformer_for_training(tiny["transformer"], stage=1)
     skip_reference_stream(model)
-    select_trainable(model, ["patch_embed.", "transformer_blocks."])
+    select_trainable(model, [""])
     scheduler = load_training_scheduler(Path(tiny["base"]) / "scheduler")
     assert scheduler.config.prediction_type == "v_prediction"
     parts = load_frozen_parts(tiny["base"], model, True, torch.float32, "cpu", scheduler)
@@ -176,14 +174,14 @@ def test_tiny_model_overfits_a_fixed_batch(tiny, tmp_path):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0)
     losses = []
     model.train()
-    for _ in range(100):
+    for _ in range(150):
         loss = F.mse_loss(model(**inputs, return_dict=False)[0], target)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
     print(f"overfit: loss {losses[0]:.4f} -> {losses[-1]:.5f} ({losses[0] / losses[-1]:.0f}x)")
-    assert losses[-1] < losses[0] / 10
+    assert losses[-1] < losses[0] / 100
 
 
 # ---------------------------------------------------------------------------------------

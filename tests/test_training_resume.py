@@ -15,8 +15,10 @@ import torch
 from tests.test_training import REPO, _cfg, _weights, _write_yaml, tiny, _one_thread  # noqa: F401 (fixtures)
 from training.config import config_from_dict
 
-def test_killed_run_resumes_with_identical_losses(tiny, tmp_path):
+def test_killed_run_resumes_with_identical_losses(tiny, tmp_path, monkeypatch):
     from training.train import run_training
+
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")  # bit-exact comparisons are a CPU property
 
     steps = 8
     reference = run_training(config_from_dict(_cfg(tiny, tmp_path / "ref", train__max_steps=steps,
@@ -32,7 +34,8 @@ def test_killed_run_resumes_with_identical_losses(tiny, tmp_path):
                train={"max_steps": 10_000, "mixed_precision": "no", "gradient_checkpointing": True, "seed": 7,
                       "gradient_accumulation_steps": 2})
     config_file = _write_yaml(tmp_path / "killed.yaml", cfg)
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               ACCELERATE_USE_CPU="1")
     proc = subprocess.Popen([sys.executable, "-m", "training.train", "--config", str(config_file)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120

@@ -27,8 +27,6 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-INFERENCE_NOISE_AUG_STRENGTH = 0.0563
-
 
 def config_only_transformer(config: dict):
     """A ``CrossTransformer3DModel`` with this config and no allocated weights (``meta`` device)."""

@@ -12,7 +12,7 @@ The incomplete tail of an epoch is dropped so every process gets the same number
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Sequence
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
