@@ -30,11 +30,23 @@ def chromium_path() -> str:
     return path
 
 
+def _apply_settings(url: str) -> None:
+    """Store :data:`EDITOR_SETTINGS` as the server-side user settings the page reads on load."""
+    import json
+    import urllib.request
+
+    for key, value in EDITOR_SETTINGS.items():
+        req = urllib.request.Request(f"{url}/settings/{key}", data=json.dumps(value).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+
 @contextmanager
 def frontend(url: str, width: int = 1600, height: int = 1000):
     """A :class:`Frontend` on ``url`` in a fresh headless browser."""
     from playwright.sync_api import sync_playwright
 
+    _apply_settings(url)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         try:
@@ -87,7 +99,7 @@ async (spec) => {
 """
 
 _FIT_JS = """
-([margin, topBar]) => {
+([margin, left, top]) => {
   const app = window.app, canvas = app.canvas, nodes = app.graph.nodes;
   if (!nodes.length) return;
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -96,10 +108,10 @@ _FIT_JS = """
     x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - title);
     x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]);
   }
-  const el = canvas.canvas, W = el.clientWidth, H = el.clientHeight - topBar;
+  const el = canvas.canvas, W = el.clientWidth - left, H = el.clientHeight - top;
   const scale = Math.min((W - 2 * margin) / (x1 - x0), (H - 2 * margin) / (y1 - y0), 1.2);
   canvas.ds.scale = scale;
-  canvas.ds.offset = [(W / scale - (x1 - x0)) / 2 - x0, topBar / scale + (H / scale - (y1 - y0)) / 2 - y0];
+  canvas.ds.offset = [left / scale + (W / scale - (x1 - x0)) / 2 - x0, top / scale + (H / scale - (y1 - y0)) / 2 - y0];
   canvas.setDirty(true, true);
   const r = el.getBoundingClientRect();
   const [ox, oy] = canvas.ds.offset;
@@ -107,6 +119,14 @@ _FIT_JS = """
   return {x, y, width: Math.min((x1 - x0) * scale + 2 * margin, r.right - x), height: Math.min((y1 - y0) * scale + 2 * margin, r.bottom - y)};
 }
 """
+
+# Editor settings for clean, readable pictures: no templates browser on first load, no minimap,
+# full-detail drawing even when zoomed out.
+EDITOR_SETTINGS = {
+    "Comfy.TutorialCompleted": True,
+    "Comfy.Minimap.Visible": False,
+    "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1,
+}
 
 
 class Frontend:
@@ -117,7 +137,12 @@ class Frontend:
         self.page_errors = errors
 
     def load(self, workflow: dict) -> dict:
-        """Load a UI workflow; returns ``{"unregistered": [...], "dialogs": [...], "nodes": n}``."""
+        """Load a UI workflow; returns what the editor complained about.
+
+        ``{"unregistered": node types without a definition, "dialogs": texts of "missing ..."
+        dialogs, "alerts": texts of warning/error toasts (e.g. schema validation), "nodes": n}``.
+        """
+        self.clear_toasts()
         self.page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", workflow)
         self.page.wait_for_timeout(800)
         return self.page.evaluate(
@@ -125,13 +150,23 @@ class Frontend:
                 unregistered: window.app.graph.nodes.filter(n => !LiteGraph.registered_node_types[n.type]).map(n => n.type),
                 dialogs: Array.from(document.querySelectorAll('.p-dialog')).map(d => d.innerText)
                            .filter(t => /missing/i.test(t)),
+                alerts: Array.from(document.querySelectorAll('.p-toast-message-warn, .p-toast-message-error'))
+                           .map(t => t.innerText),
                 nodes: window.app.graph.nodes.length,
             })"""
         )
 
+    def clear_toasts(self) -> None:
+        self.page.evaluate("() => document.querySelectorAll('.p-toast-message').forEach(t => t.remove())")
+
     def close_dialogs(self) -> None:
-        self.page.keyboard.press("Escape")
-        self.page.wait_for_timeout(200)
+        """Close open dialogs (missing nodes, templates browser) and toasts."""
+        for _ in range(3):
+            if not self.page.evaluate("() => document.querySelectorAll('.p-dialog').length"):
+                break
+            self.page.keyboard.press("Escape")
+            self.page.wait_for_timeout(200)
+        self.clear_toasts()
 
     def to_prompt(self) -> dict:
         """``(await app.graphToPrompt()).output``: the API prompt the Run button would send."""
@@ -140,6 +175,10 @@ class Frontend:
     def serialize(self) -> dict:
         """``app.graph.serialize()`` with empty (null) slot fields dropped, as saved files have them."""
         workflow = self.page.evaluate("() => window.app.graph.serialize()")
+        # null top-level fields (floatingLinks, definitions, extra.reroutes) fail the frontend's
+        # own schema check when the file is opened again: leave them out
+        workflow = {k: v for k, v in workflow.items() if v is not None}
+        workflow["extra"] = {k: v for k, v in (workflow.get("extra") or {}).items() if v is not None}
         for node in workflow.get("nodes", []):
             for key in ("inputs", "outputs"):
                 node[key] = [{k: v for k, v in slot.items() if v is not None} for slot in node.get(key, [])]
@@ -151,11 +190,24 @@ class Frontend:
         """Create the graph of ``spec`` (see ``workflow_specs``) in the page and serialise it."""
         return self.page.evaluate(_BUILD_JS, spec)
 
-    def fit(self, margin: int = 30, top_bar: int = 0) -> dict:
-        """Zoom/pan so every node is visible; returns the graph's box on the page (for ``clip``)."""
-        box = self.page.evaluate(_FIT_JS, [margin, top_bar])
+    def fit(self, margin: int = 30, left: int = 0, top: int = 0) -> dict:
+        """Zoom/pan so every node is visible in the canvas right of ``left`` and below ``top``
+        pixels (the editor's side bar and menus); returns the graph's box on the page."""
+        box = self.page.evaluate(_FIT_JS, [margin, left, top])
         self.page.wait_for_timeout(300)
         return box
+
+    def fit_in_editor(self, margin: int = 24) -> dict:
+        """:meth:`fit` inside the editor's visible canvas (right of the side bar, below the menus)."""
+        left, top = self.page.evaluate(
+            """() => {
+                const bar = document.querySelector('.side-tool-bar-container');
+                const menus = Array.from(document.querySelectorAll('.workflow-tabs-container, .comfyui-body-top, .actionbar'));
+                const top = Math.max(0, ...menus.map(e => e.getBoundingClientRect().bottom));
+                return [bar ? bar.getBoundingClientRect().right : 0, top];
+            }"""
+        )
+        return self.fit(margin=margin, left=left, top=top + 40)
 
     def hide_chrome(self) -> None:
         """Hide the side bar, menus and minimap (for thumbnails of the graph alone)."""

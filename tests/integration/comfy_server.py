@@ -150,3 +150,72 @@ def messages(entry: dict, kind: str):
     return [m[1] for m in entry.get("status", {}).get("messages", []) if m[0] == kind]
 
 
+
+
+class ProgressWatcher:
+    """Listens on ComfyUI's websocket (in a thread) and records ``progress`` events per node.
+
+    Use as a context manager *before* queueing the prompt with the same ``client_id``;
+    :meth:`wait_for_step` blocks until a node reports at least that many steps.
+    """
+
+    def __init__(self, server: "ComfyServer"):
+        import threading
+
+        self.server = server
+        self.steps: dict = {}
+        self.events: list = []
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        if not self._connected.wait(30):
+            raise RuntimeError("could not connect to ComfyUI's websocket")
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self):
+        import asyncio
+
+        asyncio.run(self._listen())
+
+    async def _listen(self):
+        import aiohttp
+
+        url = self.server.url.replace("http://", "ws://") + f"/ws?clientId={self.server.client_id}"
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(url) as ws:
+                self._connected.set()
+                while not self._stop.is_set():
+                    try:
+                        msg = await ws.receive(timeout=0.5)
+                    except asyncio_timeout():
+                        continue
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                            break
+                        continue
+                    data = json.loads(msg.data)
+                    with self._changed:
+                        self.events.append(data)
+                        if data.get("type") == "progress":
+                            d = data["data"]
+                            self.steps[str(d.get("node"))] = int(d.get("value", 0))
+                        self._changed.notify_all()
+
+    def wait_for_step(self, node_id: str, step: int, timeout: float = 300) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.steps.get(str(node_id), 0) >= step, timeout):
+                raise TimeoutError(f"node {node_id} did not reach step {step} in {timeout}s (saw {self.steps})")
+
+
+def asyncio_timeout():
+    import asyncio
+
+    return asyncio.TimeoutError

@@ -84,14 +84,29 @@ def example_inputs(base: Path) -> None:
 
 
 def tiny_models(base: Path) -> None:
-    """Tiny random-init TrajectoryCrafter checkpoints (official layouts) in models/trajectorycrafter."""
-    try:
-        from trajcrafter_core import fixtures
-    except ImportError:
-        return
+    """Tiny random-init checkpoints (official layouts) in ``base/models/trajectorycrafter``.
+
+    - ``TrajectoryCrafter`` + ``CogVideoX-Fun-V1.1-5b-InP``: a working pipeline;
+    - ``DepthCrafter``, ``stable-video-diffusion-img2vid-xt``, ``Depth-Anything-V2-Small-hf``;
+    - ``TrajectoryCrafter-wrong``: transformer weights with the config of another model size;
+    - ``CogVideoX-Fun-incomplete``: a base folder whose weights are missing.
+    """
+    import json
+
+    from trajcrafter_core.depth.tiny import build_tiny_depth_models
+    from trajcrafter_core.fixtures import save_tiny_checkpoints
+
     target = base / "models" / "trajectorycrafter"
-    if (target / ".complete").exists():
-        return
     target.mkdir(parents=True, exist_ok=True)
-    fixtures.save_tiny_checkpoints(target, seed=0)
-    (target / ".complete").write_text("ok")
+    paths = save_tiny_checkpoints(target, seed=0)
+    build_tiny_depth_models(target, seed=0)
+    wrong = target / "TrajectoryCrafter-wrong"
+    shutil.copytree(paths["transformer"], wrong)
+    cfg = json.loads((wrong / "config.json").read_text())
+    cfg["attention_head_dim"] = int(cfg["attention_head_dim"]) * 2
+    (wrong / "config.json").write_text(json.dumps(cfg))
+    incomplete = target / "CogVideoX-Fun-incomplete"
+    for sub in ("vae", "text_encoder", "tokenizer", "scheduler"):
+        shutil.copytree(paths["base"] / sub, incomplete / sub)
+    for weights in incomplete.glob("*/*.safetensors"):
+        weights.unlink()

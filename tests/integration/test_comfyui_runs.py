@@ -32,7 +32,7 @@ def assert_our_error(entry, *fragments):
     errors = messages(entry, "execution_error")
     assert errors, entry["status"]
     err = errors[0]
-    assert err["exception_type"].endswith("TrajCrafterError"), err["exception_type"]
+    assert err["exception_type"].rsplit(".", 1)[-1] in ("TrajCrafterError", "MissingFilesError"), err["exception_type"]
     for fragment in fragments:
         assert fragment in err["exception_message"], err["exception_message"]
     return err

@@ -1,0 +1,102 @@
+"""The workflows in the real ComfyUI frontend (headless Chromium): every workflow loads with no
+missing-node dialog, ``app.graphToPrompt()`` gives exactly the prompt our schema tools compute,
+and screenshots are saved (``TRAJCRAFTER_SCREENSHOTS`` or a temporary folder; path printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from workflow_tools import REPO, load_workflows, to_api_prompt
+
+WORKFLOWS = load_workflows()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = Path(os.environ.get("TRAJCRAFTER_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fe(comfy):
+    pytest.importorskip("playwright")
+    from browser import chromium_path, frontend
+
+    try:
+        chromium_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    with frontend(comfy.url, width=1920, height=1080) as page:
+        yield page
+
+
+def _strip_meta(prompt):
+    return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in prompt.items()}
+
+
+def test_missing_node_detection_works(fe):
+    """Negative control: an unknown node type is reported (so the checks below can fail)."""
+    bogus = json.loads(json.dumps(WORKFLOWS["render_only_synthetic"]))
+    bogus["nodes"][0]["type"] = "NoSuchTrajCrafterNode"
+    result = fe.load(bogus)
+    assert result["unregistered"] == ["NoSuchTrajCrafterNode"]
+    assert result["dialogs"], "the missing-nodes dialog did not appear"
+    fe.close_dialogs()
+    invalid = json.loads(json.dumps(WORKFLOWS["render_only_synthetic"]))
+    invalid["definitions"] = None  # what a raw graph.serialize() can hold
+    assert any("Invalid workflow" in a for a in fe.load(invalid)["alerts"])
+    fe.close_dialogs()
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_workflow_loads_and_converts_like_our_tools(fe, comfy, shots, name):
+    result = fe.load(WORKFLOWS[name])
+    assert result["unregistered"] == [] and result["dialogs"] == [] and result["alerts"] == [], result
+    assert result["nodes"] == len(WORKFLOWS[name]["nodes"])
+    prompt = fe.to_prompt()
+    expected = to_api_prompt(WORKFLOWS[name], comfy.object_info())
+    assert _strip_meta(prompt) == _strip_meta(expected)
+    assert not fe.page_errors, fe.page_errors
+    fe.close_dialogs()
+    fe.fit_in_editor()
+    fe.screenshot(shots / f"{name}.png")
+    if name == "full_redirect_target_pose":
+        _keep(fe, "full_redirect_target_pose.png")
+
+
+def test_render_only_workflow_runs_from_the_editor(fe, comfy, shots):
+    """Queue the render-only workflow with the Run action and screenshot the graph with its previews."""
+    fe.load(WORKFLOWS["render_only_synthetic"])
+    before = set((comfy.get("/history") or {}).keys())
+    fe.page.evaluate("async () => { await window.app.queuePrompt(0, 1); }")
+    t0 = time.time()
+    entry = None
+    while time.time() - t0 < 600:
+        new = set((comfy.get("/history") or {}).keys()) - before
+        if new:
+            entry = comfy.history(new.pop())
+            if entry and entry["status"].get("status_str") in ("success", "error"):
+                break
+        time.sleep(0.5)
+    assert entry and entry["status"]["status_str"] == "success", entry and entry["status"]
+    fe.page.wait_for_timeout(1500)  # previews load
+    fe.close_dialogs()
+    fe.fit_in_editor()
+    fe.screenshot(shots / "render_only_synthetic_after_run.png")
+    _keep(fe, "render_only_synthetic_after_run.png")
+
+
+def _keep(fe, name):
+    """With TRAJCRAFTER_UPDATE_SCREENSHOTS=1, also write the screenshot into workflows/screenshots/."""
+    if os.environ.get("TRAJCRAFTER_UPDATE_SCREENSHOTS"):
+        target = REPO / "workflows" / "screenshots"
+        target.mkdir(exist_ok=True)
+        fe.screenshot(target / name)
