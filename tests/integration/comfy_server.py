@@ -54,8 +54,9 @@ def free_port() -> int:
 class ComfyServer:
     """A running ComfyUI process and a small HTTP client for it."""
 
-    def __init__(self, base: Path, port: int, log_path: Path):
+    def __init__(self, base: Path, port: int, log_path: Path, extra_args=()):
         self.base, self.port, self.log_path = base, port, log_path
+        self.extra_args = list(extra_args)
         self.url = f"http://127.0.0.1:{port}"
         self.process = None
         self.client_id = uuid.uuid4().hex
@@ -65,7 +66,7 @@ class ComfyServer:
         cmd = [
             comfyui_python(), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
             "--disable-auto-launch", "--base-directory", str(self.base),
-            "--database-url", "sqlite:///:memory:", "--log-stdout",
+            "--database-url", "sqlite:///:memory:", "--log-stdout", *self.extra_args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
         self._log = open(self.log_path, "w")

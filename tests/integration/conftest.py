@@ -58,10 +58,24 @@ def comfy(comfy_base):
         pytest.skip("COMFYUI_DIR is not set")
     tiny_models(comfy_base)  # models must be in place before ComfyUI lists them
     example_inputs(comfy_base)
-    server = ComfyServer(comfy_base, free_port(), comfy_base / "comfyui.log")
+    yaml_path = extra_model_paths(comfy_base)
+    server = ComfyServer(comfy_base, free_port(), comfy_base / "comfyui.log",
+                         extra_args=["--extra-model-paths-config", str(yaml_path)])
     server.start()
     yield server
     server.stop()
+
+
+def extra_model_paths(base: Path) -> Path:
+    """An extra_model_paths.yaml naming a second trajectorycrafter folder, holding ``TrajectoryCrafter-extra``."""
+    extra = base / "extra_models" / "trajectorycrafter"
+    extra.mkdir(parents=True, exist_ok=True)
+    source = base / "models" / "trajectorycrafter" / "TrajectoryCrafter"
+    if source.exists() and not (extra / "TrajectoryCrafter-extra").exists():
+        shutil.copytree(source, extra / "TrajectoryCrafter-extra")
+    yaml_path = base / "extra_model_paths.yaml"
+    yaml_path.write_text(f"trajcrafter_test:\n    base_path: {base / 'extra_models'}\n    trajectorycrafter: trajectorycrafter\n")
+    return yaml_path
 
 
 def example_inputs(base: Path) -> None:

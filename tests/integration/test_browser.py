@@ -69,7 +69,7 @@ def test_workflow_loads_and_converts_like_our_tools(fe, comfy, shots, name):
     fe.fit_in_editor()
     fe.screenshot(shots / f"{name}.png")
     if name == "full_redirect_target_pose":
-        _keep(fe, "full_redirect_target_pose.png")
+        _keep(fe, "full_redirect_target_pose")
 
 
 def test_render_only_workflow_runs_from_the_editor(fe, comfy, shots):
@@ -91,12 +91,12 @@ def test_render_only_workflow_runs_from_the_editor(fe, comfy, shots):
     fe.close_dialogs()
     fe.fit_in_editor()
     fe.screenshot(shots / "render_only_synthetic_after_run.png")
-    _keep(fe, "render_only_synthetic_after_run.png")
+    _keep(fe, "render_only_synthetic_after_run")
 
 
 def _keep(fe, name):
-    """With TRAJCRAFTER_UPDATE_SCREENSHOTS=1, also write the screenshot into workflows/screenshots/."""
+    """With TRAJCRAFTER_UPDATE_SCREENSHOTS=1, also write the screenshot as workflows/screenshots/<name>.jpg."""
     if os.environ.get("TRAJCRAFTER_UPDATE_SCREENSHOTS"):
         target = REPO / "workflows" / "screenshots"
         target.mkdir(exist_ok=True)
-        fe.screenshot(target / name)
+        fe.screenshot(target / f"{name}.jpg", type="jpeg", quality=90)

@@ -47,6 +47,15 @@ def _strip_file_lists(inputs):
     return out
 
 
+def test_extra_model_paths_yaml_is_honoured(comfy):
+    """A 'trajectorycrafter' entry of extra_model_paths.yaml adds its folder to the model lists."""
+    assert "Adding extra search path trajectorycrafter" in comfy.startup_log
+    transformers = comfy.object_info()["TrajCrafterLoadModel"]["input"]["required"]["transformer"][0]
+    assert transformers[0] == "TrajectoryCrafter"
+    assert "TrajectoryCrafter-extra" in transformers and "TrajectoryCrafter-wrong" in transformers
+    assert "CogVideoX-Fun-V1.1-5b-InP" not in transformers  # a base folder is not a transformer
+
+
 def test_recorded_core_nodes_match_the_live_server(comfy):
     live = comfy.object_info()
     recorded = json.loads(CORE_SNAPSHOT.read_text())
