@@ -13,9 +13,15 @@ from __future__ import annotations
 import importlib
 import logging
 
+from . import bridge
 from .common import CATEGORY
 
 log = logging.getLogger("TrajectoryCrafter")
+
+try:  # models/trajectorycrafter/ (+ extra_model_paths.yaml entries) in ComfyUI's folder registry
+    bridge.register_model_folders()
+except Exception as _exc:  # noqa: BLE001 - the loaders still find the default folder
+    log.warning("TrajectoryCrafter: could not register the model folder (%s)", _exc)
 
 _NODE_MODULES = (
     "video_nodes",

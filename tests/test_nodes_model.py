@@ -200,3 +200,27 @@ def test_download_offline_fails_fast_naming_files_and_folder(tmp_path, monkeypat
     msg = str(err.value)
     assert "Could not download alibaba-pai/CogVideoX-Fun-V1.1-5b-InP" in msg
     assert str(tmp_path / "trajectorycrafter" / "CogVideoX-Fun-V1.1-5b-InP") in msg and "vae/config.json" in msg
+
+
+def test_nothing_is_executed_from_a_model_folder_and_pickles_are_refused(models_env, tmp_path, monkeypatch):
+    """A folder carrying Python code (auto_map / custom classes) loads without running it; a folder
+    with only pickled weights is refused with a message saying why."""
+    root = tmp_path / "trajectorycrafter"
+    shutil.copytree(models_env, root)
+    marker = tmp_path / "code_ran"
+    evil = f"open({str(marker)!r}, 'w').write('x')\n"
+    for folder in (root / "TrajectoryCrafter", root / "CogVideoX-Fun-V1.1-5b-InP" / "text_encoder"):
+        (folder / "evil.py").write_text(evil)
+        (folder / "__init__.py").write_text(evil)
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg["auto_map"] = {"AutoModel": "evil.Evil", "AutoConfig": "evil.EvilConfig"}
+        (folder / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.setenv("TRAJCRAFTER_MODELS_DIR", str(tmp_path))
+    load()
+    assert not marker.exists()
+
+    weights = root / "TrajectoryCrafter" / "diffusion_pytorch_model.safetensors"
+    weights.rename(weights.with_suffix(".bin"))
+    with pytest.raises(MissingFilesError, match="(?i)pickle"):
+        load()
+    assert not marker.exists()

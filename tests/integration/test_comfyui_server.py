@@ -50,6 +50,7 @@ def _strip_file_lists(inputs):
 def test_extra_model_paths_yaml_is_honoured(comfy):
     """A 'trajectorycrafter' entry of extra_model_paths.yaml adds its folder to the model lists."""
     assert "Adding extra search path trajectorycrafter" in comfy.startup_log
+    assert "trajectorycrafter" in comfy.get("/models")  # registered with folder_paths
     transformers = comfy.object_info()["TrajCrafterLoadModel"]["input"]["required"]["transformer"][0]
     assert transformers[0] == "TrajectoryCrafter"
     assert "TrajectoryCrafter-extra" in transformers and "TrajectoryCrafter-wrong" in transformers
