@@ -14,7 +14,7 @@ import importlib
 import logging
 
 from . import bridge
-from .common import CATEGORY
+from .common import CATEGORY, FEATURES, missing_packages
 
 log = logging.getLogger("TrajectoryCrafter")
 
@@ -38,6 +38,12 @@ NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 DISABLED_MODULES: dict = {}
 """Node modules that failed to import: name -> reason (also logged)."""
 
+DISABLED_FEATURES = {f: missing_packages(f) for f in FEATURES if missing_packages(f)}
+"""Features turned off for a missing package: feature -> pip names (also logged)."""
+for _feature, _missing in DISABLED_FEATURES.items():
+    log.warning("TrajectoryCrafter: %s disabled, missing Python package(s): %s (pip install -r requirements.txt)",
+                _feature, ", ".join(_missing))
+
 for _name in _NODE_MODULES:
     try:
         _module = importlib.import_module(f".{_name}", __name__)
@@ -48,4 +54,4 @@ for _name in _NODE_MODULES:
     NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "CATEGORY", "DISABLED_MODULES"]
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "CATEGORY", "DISABLED_MODULES", "DISABLED_FEATURES"]

@@ -10,7 +10,9 @@ Socket types between our nodes (ComfyUI only checks that names match):
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+from typing import List
 
 CATEGORY = "TrajectoryCrafter"
 
@@ -21,6 +23,42 @@ TRAJECTORY = "TRAJCRAFTER_TRAJECTORY"
 MODEL = "TRAJCRAFTER_MODEL"
 
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
+
+#: Python packages each feature needs (import names). All are in requirements.txt; a missing one
+#: is logged when the pack loads and turns that feature off with a message saying what to install.
+FEATURES = {
+    "video files": ("av",),
+    "depth models": ("diffusers", "transformers", "safetensors"),
+    "TrajectoryCrafter model": ("diffusers", "transformers", "accelerate", "sentencepiece", "google.protobuf", "safetensors"),
+    "Hub downloads": ("huggingface_hub",),
+}
+_PIP_NAMES = {"google.protobuf": "protobuf"}
+
+
+def missing_packages(feature: str) -> List[str]:
+    """pip names of the packages ``feature`` needs that are not installed (checked without importing them)."""
+    missing = []
+    for module in FEATURES[feature]:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(_PIP_NAMES.get(module, module))
+    return missing
+
+
+def require(feature: str) -> None:
+    """Raise a TrajCrafterError naming what to install if ``feature`` lacks a package."""
+    missing = missing_packages(feature)
+    if missing:
+        from trajcrafter_core.errors import TrajCrafterError
+
+        raise TrajCrafterError(
+            f"{feature}: turned off because the Python package(s) {', '.join(missing)} are not installed. "
+            f"Install them into ComfyUI's Python (pip install {' '.join(missing)}, or pip install -r "
+            f"requirements.txt in the TrajectoryCrafter folder) and restart ComfyUI."
+        )
 
 
 @dataclass

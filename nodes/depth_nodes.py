@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import bridge
-from .common import CATEGORY, DEPTH, DEPTH_MODEL, DepthMaps
+from .common import CATEGORY, DEPTH, DEPTH_MODEL, DepthMaps, require
 
 ESTIMATORS = ("depthcrafter", "depth_anything_v2")
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
@@ -137,6 +137,9 @@ class LoadDepthModel:
         }
 
     def load(self, estimator, depthcrafter_unet, svd, depth_anything, precision, download_missing):
+        require("depth models")
+        if download_missing:
+            require("Hub downloads")
         from trajcrafter_core.depth import DepthAnythingEstimator, DepthCrafterEstimator
         from trajcrafter_core.errors import TrajCrafterError
 

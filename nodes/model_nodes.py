@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from . import bridge
-from .common import CATEGORY, MODEL
+from .common import CATEGORY, MODEL, require
 from .folders import choices
 
 BASE_FOLDER = "CogVideoX-Fun-V1.1-5b-InP"
@@ -118,6 +118,9 @@ class LoadTrajectoryCrafterModel:
         }
 
     def load(self, transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing):
+        require("TrajectoryCrafter model")
+        if download_missing:
+            require("Hub downloads")
         from trajcrafter_core import checkpoints
         from trajcrafter_core.errors import TrajCrafterError
 

@@ -7,7 +7,7 @@ import json
 import os
 
 from . import bridge
-from .common import CATEGORY, DEPTH, DepthMaps
+from .common import CATEGORY, DEPTH, DepthMaps, require
 
 # Listed in the upload combo; anything FFmpeg opens is read through the path input.
 _VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif")
@@ -101,6 +101,7 @@ class LoadVideo:
         return True
 
     def load(self, video, frame_cap, skip_first, every_nth, max_size, path=""):
+        require("video files")
         from trajcrafter_core.video import read_video
 
         full = bridge.resolve_input_file(video, path, "video")

@@ -108,3 +108,39 @@ def test_a_node_module_with_a_missing_dependency_is_logged_and_the_rest_still_lo
     assert out.returncode == 0, out.stderr
     assert "nodes from render_nodes disabled" in out.stdout and "fancy_dependency" in out.stdout
     assert "TrajCrafterRenderViews" not in out.stdout and "TrajCrafterLoadVideo" in out.stdout
+
+
+def test_a_missing_package_turns_its_feature_off_with_an_install_message(monkeypatch, tmp_path):
+    import importlib.util
+
+    from nodes_harness import node_module, run_node
+
+    common = node_module("common")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(common.importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a))
+    assert common.missing_packages("video files") == ["av"]
+    monkeypatch.setenv("TRAJCRAFTER_INPUT_DIR", str(tmp_path))
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    from trajcrafter_core.errors import TrajCrafterError
+
+    with pytest.raises(TrajCrafterError, match="video files: turned off .* av .*pip install av"):
+        run_node("TrajCrafterLoadVideo", video="clip.mp4", frame_cap=1, skip_first=0, every_nth=1, max_size=0)
+
+
+def test_missing_packages_are_logged_when_the_pack_loads():
+    code = textwrap.dedent(
+        f"""
+        import importlib.util, logging, sys
+        logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
+        real = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, *a: None if name in ("diffusers", "google.protobuf") else real(name, *a)
+        sys.path.insert(0, {str(REPO / 'tests')!r})
+        from nodes_harness import load_pack
+        print("NODES", len(load_pack().NODE_CLASS_MAPPINGS))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "depth models disabled, missing Python package(s): diffusers" in out.stdout
+    assert "TrajectoryCrafter model disabled, missing Python package(s): diffusers, protobuf" in out.stdout
+    assert "NODES 10" in out.stdout  # nodes stay registered; they explain what to install when run
