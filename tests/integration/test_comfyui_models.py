@@ -8,7 +8,7 @@ import time
 import pytest
 
 from comfy_server import ProgressWatcher, messages
-from test_comfyui_runs import assert_our_error, small_working_prompt
+from prompts import assert_our_error, small_working_prompt
 from workflow_tools import load_workflows, to_api_prompt
 
 

@@ -16,6 +16,7 @@ def test_server_starts_with_the_pack_and_logs_no_import_failure(comfy):
     assert re.search(r"\d+\.\d+ seconds: .*ComfyUI-TrajectoryCrafter", log), log[-3000:]
     assert "IMPORT FAILED" not in log and "Cannot import" not in log
     assert "TrajectoryCrafter: nodes from" not in log  # no node module disabled
+    assert "disabled, missing Python package" not in log, log[-3000:]  # every feature available
     assert "Traceback" not in log, log[-3000:]
     print(f"ComfyUI answered {comfy.start_seconds:.1f} s after launch")
 
