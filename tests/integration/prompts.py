@@ -42,5 +42,5 @@ def small_working_prompt(tag: int):
             "x": 0.0, "y": 0.0, "preset": "orbit_left", "preset_amount": 1.0, "trajectory_file": "none", "radius_scale": 1.0,
             "direct_cut": 20, "trajectory_path": "", "translation_scale": 1.0, "preview_size": 128}},
         "4": {"class_type": "TrajCrafterRenderViews", "inputs": {"point_cloud": ["2", 0], "trajectory": ["3", 0], "render_mode": "official", "clean_holes": True}},
-        "5": _preview("4", 2),
+        "5": preview_node("4", 2),
     }
