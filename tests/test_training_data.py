@@ -387,6 +387,23 @@ def test_short_video_and_missing_depth_are_clear_errors_without_leftovers(tmp_pa
     assert report["samples"] == 1 and len(report["skipped"]) == 1 and "nope.npy" in report["skipped"][0]["error"]
 
 
+@pytest.mark.parametrize("script, line", [("prepare_double_reprojection", {"video": "a.mp4", "depth": "a.npy"}),
+                                           ("prepare_triplets", {"path": "scene"})])
+def test_manifest_that_is_missing_or_not_json_names_the_file_and_line(tmp_path, capsys, script, line):
+    import importlib
+
+    main = importlib.import_module(f"training.{script}").main
+    manifest = tmp_path / "list.jsonl"
+    args = ["--manifest", str(manifest), "--out-dir", str(tmp_path / "out"), "--num-frames", "5",
+            "--height", "32", "--width", "32"]
+    assert main(args) == 2
+    assert f"manifest {manifest} does not exist" in capsys.readouterr().err
+    manifest.write_text(json.dumps(line) + "\n\n{not json\n")
+    assert main(args) == 2
+    assert f"{manifest}:3 is not JSON" in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.tar*"))
+
+
 def test_triplets_from_a_colmap_scene_and_job_split(tmp_path):
     from PIL import Image
 

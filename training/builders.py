@@ -96,15 +96,12 @@ class VideoItem:
 MANIFEST_KEYS = {"id", "video", "depth", "prompt", "intrinsics"}
 
 
-def read_manifest(path: str | Path) -> List[VideoItem]:
-    """JSON-lines manifest: ``{"video": ..., "depth": ..., "prompt": ..., "id"?, "intrinsics"?}``.
-
-    Relative paths are relative to the manifest's folder.
-    """
-    path = Path(path)
+def iter_json_lines(path: Path) -> Iterator[Tuple[int, object]]:
+    """``(line number, parsed value)`` of each non-blank line of a JSON-lines manifest; raises
+    :class:`MissingFilesError` if the file is missing and :class:`TrajCrafterError` naming the
+    line if one is not JSON."""
     if not path.is_file():
         raise MissingFilesError(f"manifest {path} does not exist.")
-    items = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -112,6 +109,17 @@ def read_manifest(path: str | Path) -> List[VideoItem]:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             raise TrajCrafterError(f"{path}:{n} is not JSON: {exc}") from None
+        yield n, entry
+
+
+def read_manifest(path: str | Path) -> List[VideoItem]:
+    """JSON-lines manifest: ``{"video": ..., "depth": ..., "prompt": ..., "id"?, "intrinsics"?}``.
+
+    Relative paths are relative to the manifest's folder.
+    """
+    path = Path(path)
+    items = []
+    for n, entry in iter_json_lines(path):
         unknown = set(entry) - MANIFEST_KEYS
         if unknown or "video" not in entry:
             raise TrajCrafterError(f"{path}:{n}: needs 'video' (and 'depth'); unknown keys {sorted(unknown)}; "

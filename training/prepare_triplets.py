@@ -21,7 +21,6 @@ Sharded like the other preparation scripts: ``--shard i --num-shards N``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch
 
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
 
-from .builders import TripletOptions, run_sharded_job, triplet_samples
+from .builders import TripletOptions, iter_json_lines, run_sharded_job, triplet_samples
 from .posed import read_colmap_sequence, read_posed_sequence, write_posed_sequence
 from .prepare_double_reprojection import SYNTHETIC_PROMPT, add_common_arguments, check_geometry
 
@@ -96,16 +95,8 @@ def collect_specs(args) -> List[dict]:
         specs.append({"path": d, "id": Path(d).name, "prompt": ""})
     if args.manifest:
         path = Path(args.manifest)
-        if not path.is_file():
-            raise MissingFilesError(f"manifest {path} does not exist.")
         allowed = {"path", "prompt", "id", "model", "images", "depth"}
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TrajCrafterError(f"{path}:{n} is not JSON: {exc}") from None
+        for n, entry in iter_json_lines(path):
             if "path" not in entry or set(entry) - allowed:
                 raise TrajCrafterError(f"{path}:{n}: needs 'path'; allowed keys {sorted(allowed)}.")
             for key in ("path", "model", "images", "depth"):
