@@ -201,19 +201,26 @@ def load_video_item(item: VideoItem, start: int, count: int, stride: int) -> Tup
 
 
 @dataclass
-class DoubleReprojectionOptions:
+class ClipOptions:
+    """What every sample builder shares: clip length, training size, frame stride, renderer
+    mode (as at inference) with its hole clean-up, and the seed of every random choice."""
+
     num_frames: int = 49
     height: int = 384
     width: int = 672
     stride: int = 1
-    clips_per_video: int = 1
     mode: str = "official"
     clean_holes: bool = False
+    seed: int = 0
+
+
+@dataclass
+class DoubleReprojectionOptions(ClipOptions):
+    clips_per_video: int = 1
     theta: float = 40.0
     phi: float = 45.0
     r: float = 0.5
     xy: float = 0.1
-    seed: int = 0
 
 
 def double_reprojection_samples(item: VideoItem, index: int, opts: DoubleReprojectionOptions) -> Iterator[Sample]:
@@ -269,20 +276,13 @@ def _frame_count(item: VideoItem) -> Optional[int]:
 
 
 @dataclass
-class TripletOptions:
-    num_frames: int = 49
-    height: int = 384
-    width: int = 672
-    stride: int = 1
+class TripletOptions(ClipOptions):
     clips_per_sequence: int = 1
     min_offset: int = 4  # frames between source and target clip starts (either direction)
     max_offset: int = 30
     min_coverage: float = 0.3  # fraction of target pixels the render must cover
     max_coverage: float = 0.98  # ... and leave uncovered at least this much (not a copy)
     attempts: int = 8
-    mode: str = "official"
-    clean_holes: bool = False
-    seed: int = 0
 
 
 def triplet_samples(sequence, index: int, opts: TripletOptions, prompt: str = "",

@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional, Sequence
+from dataclasses import fields
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from trajcrafter_core.errors import TrajCrafterError
 
 from .builders import (
+    ClipOptions,
     DoubleReprojectionOptions,
     VideoItem,
     double_reprojection_samples,
     read_manifest,
     run_sharded_job,
 )
+from .shards import Sample
 
 SYNTHETIC_PROMPT = "a room with colourful textured walls, moving spheres and boxes"
 
@@ -75,6 +78,30 @@ def check_geometry(num_frames: int, height: int, width: int) -> None:
         raise TrajCrafterError(f"--height/--width must be multiples of 16, got {height}x{width}.")
 
 
+def clip_options(args: argparse.Namespace) -> Dict[str, object]:
+    """The :class:`~training.builders.ClipOptions` fields from :func:`add_common_arguments`' values."""
+    return {f.name: getattr(args, f.name) for f in fields(ClipOptions)}
+
+
+def run_preparation_job(args: argparse.Namespace, default_prefix: str, load_items: Callable[[], Sequence],
+                        make_samples: Callable[[object, int], Iterable[Sample]],
+                        describe: Callable[[object], str]) -> int:
+    """The command-line run shared by the preparation scripts: check the clip geometry, load the
+    inputs, write this job's shards (:func:`~training.builders.run_sharded_job` with the common
+    arguments) and print a summary. Exit status 0, or 2 with ``error: ...`` on stderr for a
+    :class:`TrajCrafterError`."""
+    try:
+        check_geometry(args.num_frames, args.height, args.width)
+        report = run_sharded_job(load_items(), make_samples, args.out_dir, args.prefix or default_prefix,
+                                 args.shard, args.num_shards, args.samples_per_shard, args.on_error,
+                                 describe=describe)
+    except TrajCrafterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report.samples} samples to {len(report.shards)} shard(s); skipped {len(report.skipped)} input(s)")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.prepare_double_reprojection",
                                 description=__doc__.split("\n\n")[0])
@@ -88,22 +115,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--max-r", type=float, default=0.5, help="|r| range, fraction of the radius (official limit 0.6)")
     p.add_argument("--max-xy", type=float, default=0.1, help="|x|,|y| range as a fraction of the radius")
     args = p.parse_args(argv)
-    try:
-        check_geometry(args.num_frames, args.height, args.width)
-        opts = DoubleReprojectionOptions(
-            num_frames=args.num_frames, height=args.height, width=args.width, stride=args.stride,
-            clips_per_video=args.clips_per_video, mode=args.mode, clean_holes=args.clean_holes,
-            theta=args.max_theta, phi=args.max_phi, r=args.max_r, xy=args.max_xy, seed=args.seed)
-        items = (read_manifest(args.manifest) if args.manifest else
-                 synthetic_items(args.synthetic, args.num_frames, args.height, args.width, args.seed))
-        report = run_sharded_job(items, lambda item, i: double_reprojection_samples(item, i, opts), args.out_dir,
-                                 args.prefix or "dr", args.shard, args.num_shards, args.samples_per_shard,
-                                 args.on_error, describe=lambda it: it.video or it.id)
-    except TrajCrafterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {report.samples} samples to {len(report.shards)} shard(s); skipped {len(report.skipped)} input(s)")
-    return 0
+    opts = DoubleReprojectionOptions(**clip_options(args), clips_per_video=args.clips_per_video,
+                                     theta=args.max_theta, phi=args.max_phi, r=args.max_r, xy=args.max_xy)
+    return run_preparation_job(
+        args, "dr",
+        load_items=lambda: (read_manifest(args.manifest) if args.manifest else
+                            synthetic_items(args.synthetic, args.num_frames, args.height, args.width, args.seed)),
+        make_samples=lambda item, i: double_reprojection_samples(item, i, opts),
+        describe=lambda it: it.video or it.id)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ import torch
 
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
 
-from .builders import TripletOptions, iter_json_lines, run_sharded_job, triplet_samples
+from .builders import TripletOptions, iter_json_lines, triplet_samples
 from .posed import read_colmap_sequence, read_posed_sequence, write_posed_sequence
-from .prepare_double_reprojection import SYNTHETIC_PROMPT, add_common_arguments, check_geometry
+from .prepare_double_reprojection import SYNTHETIC_PROMPT, add_common_arguments, clip_options, run_preparation_job
 
 SequenceSpec = Tuple[str, dict]  # (id, how to open it)
 
@@ -126,23 +126,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--max-coverage", type=float, default=0.98, help="max fraction (reject near-identical views)")
     p.add_argument("--attempts", type=int, default=8, help="draws per clip before giving up")
     args = p.parse_args(argv)
-    try:
-        check_geometry(args.num_frames, args.height, args.width)
-        opts = TripletOptions(
-            num_frames=args.num_frames, height=args.height, width=args.width, stride=args.stride,
-            clips_per_sequence=args.clips_per_sequence, min_offset=args.min_offset, max_offset=args.max_offset,
-            min_coverage=args.min_coverage, max_coverage=args.max_coverage, attempts=args.attempts,
-            mode=args.mode, clean_holes=args.clean_holes, seed=args.seed)
-        specs = collect_specs(args)
-        report = run_sharded_job(
-            specs, lambda spec, i: triplet_samples(open_sequence(spec), i, opts, spec.get("prompt", ""), spec["id"]),
-            args.out_dir, args.prefix or "mv", args.shard, args.num_shards, args.samples_per_shard, args.on_error,
-            describe=lambda spec: spec["path"])
-    except TrajCrafterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {report.samples} samples to {len(report.shards)} shard(s); skipped {len(report.skipped)} input(s)")
-    return 0
+    opts = TripletOptions(**clip_options(args), clips_per_sequence=args.clips_per_sequence,
+                          min_offset=args.min_offset, max_offset=args.max_offset, min_coverage=args.min_coverage,
+                          max_coverage=args.max_coverage, attempts=args.attempts)
+    return run_preparation_job(
+        args, "mv", load_items=lambda: collect_specs(args),
+        make_samples=lambda spec, i: triplet_samples(open_sequence(spec), i, opts, spec.get("prompt", ""), spec["id"]),
+        describe=lambda spec: spec["path"])
 
 
 if __name__ == "__main__":
