@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from . import bridge
 from .common import CATEGORY, MAX_SEED, MODEL, TRAJECTORY
 
 REFERENCE_FROM = ("auto", "start", "end")
+logger = logging.getLogger(__name__)
 
 
 class TrajectoryCrafterSampler:
@@ -15,7 +18,9 @@ class TrajectoryCrafterSampler:
         "Generates the video seen from the new camera path: the renders and hole mask condition the "
         "diffusion model, the source frames are its reference (Ref-DiT), the prompt describes the "
         "scene (the official quality suffix is appended; an empty negative prompt uses the official "
-        "one). Needs 8m+1 frames (9, 17, 25, 33, 41, 49 native) with sides that are multiples of 16. "
+        "one). The model takes 8m+1 frames (9, 17, 25, 33, 41, 49 native) with sides that are multiples "
+        "of 16; other clips are padded (last frame repeated, bottom/right edges replicated) and the "
+        "result is trimmed back to the input's frame count and size (logged in the console). "
         "Official settings: 50 steps, guidance 6, seed 43, DDIM_Origin, 10 reference frames. "
         "reference_from auto takes the trajectory's choice (the last frames for bullet time). "
         "Cancel stops after the current step; VRAM is freed when the node finishes or stops."
@@ -34,7 +39,8 @@ class TrajectoryCrafterSampler:
             "required": {
                 "model": (MODEL, {"tooltip": "From Load TrajectoryCrafter Model."}),
                 "source": ("IMAGE", {"tooltip": "The source video frames (what the point cloud was lifted from)."}),
-                "renders": ("IMAGE", {"tooltip": "Render Views' renders, one per source frame, same size."}),
+                "renders": ("IMAGE", {"tooltip": "Render Views' renders, one per source frame, same size. Any frame count "
+                                                 "and size: padded to 8m+1 frames and multiples of 16 for the model, output trimmed back."}),
                 "hole_mask": ("MASK", {"tooltip": "Render Views' hole mask (1 = to generate), same frames and size."}),
                 "prompt": ("STRING", {"default": "", "multiline": True, "tooltip": "What the video shows (a caption of the source)."}),
                 "steps": ("INT", {"default": 50, "min": 1, "max": 500, "tooltip": "Denoising steps (official 50)."}),
@@ -63,7 +69,7 @@ class TrajectoryCrafterSampler:
         if reference_from == "auto":
             reference_from = getattr(trajectory, "reference_from", "start") if trajectory is not None else "start"
         pipe = model.pipe
-        source, renders, hole = pipe.check_inputs(source.cpu(), renders.cpu(), hole_mask.cpu())
+        source, renders, hole = pipe.check_inputs(source.cpu(), renders.cpu(), hole_mask.cpu(), shape_policy="pad")
         pipe.set_scheduler(scheduler)
         bar = bridge.Progress(steps)
 
@@ -80,8 +86,10 @@ class TrajectoryCrafterSampler:
                 num_inference_steps=int(steps), guidance_scale=float(guidance),
                 generator=torch.Generator("cpu").manual_seed(int(seed)),
                 num_reference_frames=int(reference_frames), reference_from=reference_from,
-                callback=on_step,
+                callback=on_step, shape_policy="pad",
             )
+            for note in pipe.notes:
+                logger.warning("TrajectoryCrafter Sampler: %s", note)
         finally:
             model.park()
             bridge.soft_empty_cache()

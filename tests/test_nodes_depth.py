@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nodes_harness import node_module, run_node
+from tiny_models import models_env  # noqa: F401 (fixture)
 
 errors = pytest.importorskip("trajcrafter_core.errors")
 TrajCrafterError, MissingFilesError = errors.TrajCrafterError, errors.MissingFilesError
@@ -19,12 +20,6 @@ def models_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     build_tiny_depth_models(root / "trajectorycrafter", seed=0)
     return root
-
-
-@pytest.fixture()
-def models_env(models_root, monkeypatch):
-    monkeypatch.setenv("TRAJCRAFTER_MODELS_DIR", str(models_root))
-    return models_root / "trajectorycrafter"
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from nodes_harness import node_module, run_node
+from tiny_models import models_env  # noqa: F401 (fixture)
 
 errors = pytest.importorskip("trajcrafter_core.errors")
 TrajCrafterError, MissingFilesError = errors.TrajCrafterError, errors.MissingFilesError
@@ -25,12 +26,6 @@ def models_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     save_tiny_checkpoints(root / "trajectorycrafter", seed=0)
     return root
-
-
-@pytest.fixture()
-def models_env(models_root, monkeypatch):
-    monkeypatch.setenv("TRAJCRAFTER_MODELS_DIR", str(models_root))
-    return models_root / "trajectorycrafter"
 
 
 @pytest.fixture(scope="module")
@@ -152,18 +147,30 @@ def test_full_gpu_mode_parks_weights_on_the_offload_device(models_env, inputs):
     assert m.pipe.device == node_module("bridge").offload_device()
 
 
-@pytest.mark.parametrize("case", ["mask_size", "frame_count", "render_size"])
+@pytest.mark.parametrize("case", ["mask_size", "render_size"])
 def test_bad_inputs_give_our_message(model, inputs, case):
     source, renders, hole = inputs
     if case == "mask_size":
         with pytest.raises(TrajCrafterError, match=r"hole_mask is \[9, 16, 16\] but render is \[9, 16, 32\]"):
             sample(model, (source, renders, hole[:, :, :16]))
-    elif case == "frame_count":
-        with pytest.raises(TrajCrafterError, match="8m\\+1"):
-            sample(model, (source[:8], renders[:8], hole[:8]))
     else:
         with pytest.raises(TrajCrafterError, match="render is"):
             sample(model, (source, renders[:, :, :16], hole))
+
+
+def test_other_frame_counts_and_sizes_are_padded_and_trimmed_back_with_a_log_line(model, inputs, caplog):
+    assert "padded" in node_module("sampler_nodes").TrajectoryCrafterSampler.DESCRIPTION
+    clip = tuple(x[:8, :, :24] for x in inputs)  # 8 frames (not 8m+1), width 24 (not a multiple of 16)
+    with caplog.at_level("WARNING"):
+        out = sample(model, clip)
+    assert out.shape == (8, H, 24, 3)
+    assert "8 frames padded to 9" in caplog.text and "trimmed back to 8 frames of 16x24" in caplog.text
+    source, renders, hole = clip
+    model.pipe.set_scheduler("DDIM_Origin")
+    ref = model.pipe(source, renders, hole, prompt="a textured room", num_inference_steps=1, guidance_scale=1.0,
+                     generator=torch.Generator("cpu").manual_seed(5), num_reference_frames=4,
+                     reference_from="start", shape_policy="pad")
+    assert torch.equal(out, ref)
 
 
 def test_missing_model_files_name_the_files_and_the_folder(tmp_path, monkeypatch):

@@ -13,50 +13,12 @@ from trajcrafter_core.errors import TrajCrafterError
 from trajcrafter_core.pipeline import (
     DEFAULT_NEGATIVE_PROMPT,
     QUALITY_SUFFIX,
-    TrajectoryCrafterPipeline,
     reference_frame_indices,
     resize_mask_to_latents,
+    supported_video_geometry,
 )
 
-T, H, W = 9, 16, 32
-STEPS = 1
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on threads shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return fx.save_tiny_checkpoints(tmp_path_factory.mktemp("tiny"), seed=11)
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny) -> TrajectoryCrafterPipeline:
-    return ck.load_pipeline(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def inputs():
-    return fx.tiny_video_inputs(T, H, W, seed=0)
-
-
-def run(pipe, inputs, seed=0, **kwargs):
-    source, render, hole = inputs
-    kwargs.setdefault("num_inference_steps", STEPS)
-    kwargs.setdefault("num_reference_frames", 5)
-    return pipe(kwargs.pop("source", source), kwargs.pop("render", render), kwargs.pop("hole_mask", hole),
-                generator=torch.Generator().manual_seed(seed), **kwargs)
-
-
-@pytest.fixture(scope="module")
-def baseline(pipe, inputs):
-    return run(pipe, inputs, prompt="a cat")
+from tiny_models import H, T, W, baseline, inputs, one_thread, pipe, run, tiny  # noqa: F401 (fixtures)
 
 
 def record_transformer_calls(pipe, monkeypatch):
@@ -270,8 +232,55 @@ def test_prompt_embeds_replace_the_text_encoder(pipe, inputs, baseline):
 ])
 def test_frame_count_and_size_errors(pipe, frames, height, width, match):
     video = torch.rand(frames, height, width, 3)
-    with pytest.raises(TrajCrafterError, match=match):
+    with pytest.raises(TrajCrafterError, match=match) as info:
         pipe(video, video, torch.zeros(frames, height, width))
+    assert "shape_policy='pad'" in str(info.value)  # the message names the way out
+    with pytest.raises(TrajCrafterError, match="shape_policy must be one of error, pad"):
+        pipe(video, video, torch.zeros(frames, height, width), shape_policy="crop")
+
+
+# ------------------------------------------------------------------ shape_policy="pad"
+
+
+def test_supported_geometry_rounds_up_to_8m_plus_1_and_multiples_of_16():
+    assert supported_video_geometry(49, 384, 672) == (49, 384, 672)  # the official geometry is kept
+    assert supported_video_geometry(45, 384, 672) == (49, 384, 672)  # 4k+1 with 12 (even) latents
+    assert supported_video_geometry(1, 16, 16) == (1, 16, 16)
+    assert supported_video_geometry(2, 8, 17) == (9, 16, 32)
+    assert supported_video_geometry(50, 400, 660) == (57, 400, 672)
+
+
+def _hand_padded(x: torch.Tensor, frames: int, width: int) -> torch.Tensor:
+    """Pad by hand: repeat the last frame, then the rightmost column (height is already fine)."""
+    x = torch.cat([x] + [x[-1:]] * (frames - x.shape[0]))
+    right = x[:, :, -1:]
+    return torch.cat([x] + [right] * (width - x.shape[2]), dim=2)
+
+
+def test_pad_policy_pads_with_copies_samples_and_trims_back(pipe, inputs, monkeypatch):
+    # 6 frames (not 8m+1) of 16x24 (width not a multiple of 16) -> the model runs on 9 x 16x32
+    source, render, hole = (x[:6, :, :24].clone() for x in inputs)
+    seen = {}
+    inpaint, reference = pipe.inpaint_latents, pipe.encode_reference
+    monkeypatch.setattr(pipe, "inpaint_latents", lambda r, h, *a, **k: (seen.update(render=r, hole=h), inpaint(r, h, *a, **k))[1])
+    monkeypatch.setattr(pipe, "encode_reference", lambda s, *a, **k: (seen.update(source=s), reference(s, *a, **k))[1])
+    out = run(pipe, (source, render, hole), prompt="a cat", shape_policy="pad")
+    monkeypatch.undo()
+    assert out.shape == (6, 16, 24, 3) and out.dtype == torch.float32
+    notes = " ".join(pipe.notes)
+    assert "6 frames padded to 9" in notes and "16x24 pixels padded to 16x32" in notes and "trimmed back to 6" in notes
+    expected_render, expected_hole = _hand_padded(render, 9, 32), _hand_padded(hole, 9, 32)
+    assert torch.equal(seen["render"], expected_render) and torch.equal(seen["hole"], expected_hole)
+    assert torch.equal(seen["source"], _hand_padded(source, 6, 32))  # reference frames stay real frames
+    # the same as sampling the hand-padded 9-frame video (same seed) and cutting the result
+    explicit = run(pipe, (_hand_padded(source, 9, 32), expected_render, expected_hole), prompt="a cat")
+    assert explicit.shape == (9, 16, 32, 3)
+    assert torch.allclose(out, explicit[:6, :, :24], atol=1e-6)
+
+
+def test_pad_policy_leaves_supported_geometry_alone(pipe, inputs, baseline):
+    out = run(pipe, inputs, prompt="a cat", shape_policy="pad")
+    assert torch.equal(out, baseline) and not any("shape_policy" in n for n in pipe.notes)
 
 
 def test_input_errors_name_the_input(pipe, inputs):

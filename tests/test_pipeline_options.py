@@ -12,45 +12,7 @@ from trajcrafter_core import fixtures as fx
 from trajcrafter_core.errors import TrajCrafterError
 from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
 
-T, H, W = 9, 16, 32
-STEPS = 1
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on threads shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return fx.save_tiny_checkpoints(tmp_path_factory.mktemp("tiny"), seed=11)
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny) -> TrajectoryCrafterPipeline:
-    return ck.load_pipeline(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def inputs():
-    return fx.tiny_video_inputs(T, H, W, seed=0)
-
-
-def run(pipe, inputs, seed=0, **kwargs):
-    source, render, hole = inputs
-    kwargs.setdefault("num_inference_steps", STEPS)
-    kwargs.setdefault("num_reference_frames", 5)
-    return pipe(kwargs.pop("source", source), kwargs.pop("render", render), kwargs.pop("hole_mask", hole),
-                generator=torch.Generator().manual_seed(seed), **kwargs)
-
-
-@pytest.fixture(scope="module")
-def baseline(pipe, inputs):
-    return run(pipe, inputs, prompt="a cat")
+from tiny_models import H, T, W, baseline, inputs, one_thread, pipe, run, tiny  # noqa: F401 (fixtures)
 
 
 def test_progress_callback_and_cancel(pipe, inputs):

@@ -43,6 +43,9 @@ __all__ = [
     "resize_mask_to_latents",
     "reference_frame_indices",
     "check_video_geometry",
+    "SHAPE_POLICIES",
+    "supported_video_geometry",
+    "pad_video",
 ]
 
 #: ``--negative_prompt`` default of the official ``inference.py``.
@@ -57,6 +60,10 @@ QUALITY_SUFFIX = (
 )
 MAX_SEQUENCE_LENGTH = 226
 OFFLOAD_MODES = ("none", "model", "block")
+#: What the sampler does with a frame count that is not ``8m + 1`` or a side that is not a multiple
+#: of 16: ``"error"`` raises (naming the counts that work); ``"pad"`` pads up to the next supported
+#: geometry, samples, and trims the result back (reported in ``pipe.notes``).
+SHAPE_POLICIES = ("error", "pad")
 
 ProgressCallback = Callable[[int, int, torch.Tensor], None]
 
@@ -79,13 +86,43 @@ def check_video_geometry(num_frames: int, height: int, width: int, name: str = "
         raise TrajCrafterError(
             f"{name} has {num_frames} frames; the model needs 8m+1 frames (1, 9, 17, 25, 33, 41, 49 "
             f"— 4k+1 with an odd latent count, or the VAE returns extra frames). Trim to {lower} or "
-            f"pad to {lower + 8} frames before sampling.")
+            f"pad to {lower + 8} frames before sampling, or pass shape_policy='pad' to have the last "
+            f"frame repeated and the result trimmed back.")
     for label, size in (("height", height), ("width", width)):
         if size % 16 or size < 16:
             down, up = max(16, size - size % 16), size - size % 16 + 16
             raise TrajCrafterError(
                 f"{name} {label} is {size} pixels; it must be a multiple of 16 (e.g. {down} or {up}). "
-                f"Resize or crop the video first (the official size is 384x672).")
+                f"Resize or crop the video first (the official size is 384x672), or pass "
+                f"shape_policy='pad' to pad the edges and crop the result back.")
+
+
+def supported_video_geometry(num_frames: int, height: int, width: int) -> Tuple[int, int, int]:
+    """The smallest ``(frames, height, width)`` the model takes that is at least the given one:
+    frames rounded up to ``8m + 1``, sides up to multiples of 16 (at least 16)."""
+    def up16(size: int) -> int:
+        return max(16, -(-size // 16) * 16)
+
+    return num_frames + (-(num_frames - 1)) % 8, up16(height), up16(width)
+
+
+def pad_video(x: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
+    """Pad frames ``[T, H, W, C]`` or a mask ``[T, H, W]`` at the end of each axis.
+
+    Time: the last frame is repeated up to ``num_frames``. Space: the bottom rows and right
+    columns repeat the edge pixels (replicate padding) up to ``height`` x ``width``. Values are
+    copied as they are (a mask stays a mask). Sizes below the input's are not allowed.
+    """
+    frames, rows, cols = x.shape[:3]
+    if num_frames < frames or height < rows or width < cols:
+        raise ValueError(f"pad_video cannot shrink {list(x.shape[:3])} to {[num_frames, height, width]}")
+    if num_frames > frames:
+        x = torch.cat([x, x[-1:].expand(num_frames - frames, *x.shape[1:])])
+    if height > rows or width > cols:
+        channels_first = x.permute(0, 3, 1, 2) if x.ndim == 4 else x[:, None]
+        padded = F.pad(channels_first, (0, width - cols, 0, height - rows), mode="replicate")
+        x = padded.permute(0, 2, 3, 1) if x.ndim == 4 else padded[:, 0]
+    return x.contiguous()
 
 
 def reference_frame_indices(num_frames: int, count: int, reference_from: str) -> List[int]:
@@ -438,8 +475,18 @@ class TrajectoryCrafterPipeline:
 
     # ------------------------------------------------------------------ the call
 
-    def check_inputs(self, source, render, hole_mask) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Validate and return ``source``, ``render`` ``[T, H, W, 3]`` and ``hole_mask`` ``[T, H, W]``."""
+    def check_inputs(self, source, render, hole_mask,
+                     shape_policy: str = "error") -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Validate and return ``source``, ``render`` ``[T, H, W, 3]`` and ``hole_mask`` ``[T, H, W]``.
+
+        With ``shape_policy="error"`` the geometry must be one the model takes
+        (:func:`check_video_geometry`); with ``"pad"`` any count and size is accepted.
+        """
+        if shape_policy not in SHAPE_POLICIES:
+            raise TrajCrafterError(
+                f"shape_policy must be one of {', '.join(SHAPE_POLICIES)} ('error' refuses frame counts "
+                f"other than 8m+1 and sides that are not multiples of 16; 'pad' pads and trims back), "
+                f"got {shape_policy!r}.")
         source = as_frames(source, "source")
         render = as_frames(render, "render")
         hole = as_mask(hole_mask, "hole_mask")
@@ -451,8 +498,31 @@ class TrajectoryCrafterPipeline:
             raise TrajCrafterError(
                 f"hole_mask is {list(hole.shape)} but render is {list(render.shape[:3])} [T, H, W]; "
                 f"give one mask per render frame at the render's size (1 = hole).")
-        check_video_geometry(*render.shape[:3], name="render")
+        if shape_policy == "error":
+            check_video_geometry(*render.shape[:3], name="render")
         return source, render, hole
+
+    def _pad_to_supported_geometry(self, source: torch.Tensor, render: torch.Tensor,
+                                   hole: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``shape_policy="pad"``: pad ``render``/``hole`` to :func:`supported_video_geometry`
+        (last frame repeated, edges replicated) and ``source`` in space only (the reference frames
+        stay real frames); the padding is recorded in :attr:`notes`."""
+        frames, rows, cols = render.shape[:3]
+        target = supported_video_geometry(frames, rows, cols)
+        if target == (frames, rows, cols):
+            return source, render, hole
+        done = []
+        if target[0] != frames:
+            done.append(f"{frames} frames padded to {target[0]} by repeating the last frame "
+                        f"(render and hole mask as they are)")
+        if target[1:] != (rows, cols):
+            done.append(f"{rows}x{cols} pixels padded to {target[1]}x{target[2]} by repeating the bottom "
+                        f"row and right column")
+        self.notes.append(f"shape_policy='pad': {'; '.join(done)}; the model needs 8m+1 frames and sides that "
+                          f"are multiples of 16. The output is trimmed back to {frames} frames of {rows}x{cols}.")
+        logger.info(self.notes[-1])
+        return (pad_video(source, source.shape[0], target[1], target[2]), pad_video(render, *target),
+                pad_video(hole, *target))
 
     def _prompt_embeddings(self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds,
                            do_cfg: bool) -> torch.Tensor:
@@ -503,20 +573,25 @@ class TrajectoryCrafterPipeline:
                  guidance_scale: float = 6.0, generator: Optional[torch.Generator] = None,
                  latents: Optional[torch.Tensor] = None, reference_latents: Optional[torch.Tensor] = None,
                  noise_aug_strength: float = 0.0563, num_reference_frames: int = 10,
-                 reference_from: str = "start", callback: Optional[ProgressCallback] = None) -> torch.Tensor:
+                 reference_from: str = "start", callback: Optional[ProgressCallback] = None,
+                 shape_policy: str = "error") -> torch.Tensor:
         """Generate the redirected video.
 
         ``source``, ``render``: ``[T, H, W, 3]`` in 0..1; ``hole_mask``: ``[T, H, W]``, 1 = hole
         (binarised at 0.5). ``T = 8m + 1`` (49 native, see :func:`check_video_geometry`);
-        ``H``/``W`` multiples of 16. ``prompt`` gets the official quality suffix; ``negative_prompt`` defaults to the official one. ``latents``:
-        initial noise ``[1, F, 16, h, w]`` (frames-first; default drawn from ``generator`` exactly
+        ``H``/``W`` multiples of 16 — other geometries raise with ``shape_policy="error"``
+        (default); with ``"pad"`` the render and mask are padded to
+        :func:`supported_video_geometry` (:func:`pad_video`: last frame repeated, edges replicated;
+        the source in space only, so reference frames are real frames), sampled, and the output is
+        trimmed back to ``[T, H, W]``; the padding is recorded in :attr:`notes` and logged. ``prompt`` gets the official quality suffix; ``negative_prompt`` defaults to the official one. ``latents``:
+        initial noise ``[1, F, 16, h, w]`` of the (padded) model geometry (frames-first; default drawn from ``generator`` exactly
         as the official pipeline draws it). ``reference_latents``: precomputed ``cross_latents``
         for one CFG half (see :meth:`encode_reference`). ``callback(steps_done, total, latents)``
         after each step; an exception raised in it stops the run (memory is still freed).
 
-        Returns ``[T, H, W, 3]`` float32 in 0..1 on the CPU.
+        Returns ``[T, H, W, 3]`` float32 in 0..1 on the CPU (the input's ``T, H, W``).
         """
-        source, render, hole = self.check_inputs(source, render, hole_mask)
+        source, render, hole = self.check_inputs(source, render, hole_mask, shape_policy)
         if not (isinstance(num_inference_steps, int) and num_inference_steps >= 1):
             raise TrajCrafterError(f"num_inference_steps must be an integer >= 1, got {num_inference_steps!r}.")
         if not math.isfinite(float(guidance_scale)):
@@ -524,13 +599,15 @@ class TrajectoryCrafterPipeline:
         if not (math.isfinite(float(noise_aug_strength)) and noise_aug_strength >= 0):
             raise TrajCrafterError(f"noise_aug_strength must be >= 0, got {noise_aug_strength!r}.")
         reference_frame_indices(source.shape[0], num_reference_frames, reference_from)
+        out_frames, out_height, out_width = render.shape[:3]
+        self.notes = []
+        source, render, hole = self._pad_to_supported_geometry(source, render, hole)
         num_frames, height, width = render.shape[:3]
         num_latent, h, w = self.latent_size(num_frames, height, width)
         if latents is not None:
             latents = self._check_latents(latents, "latents", num_latent, h, w)
         if reference_latents is not None:
             reference_latents = self._check_latents(reference_latents, "reference_latents", None, h, w)
-        self.notes = []
         do_cfg = guidance_scale > 1.0
         try:
             text = self._prompt_embeddings(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, do_cfg)
@@ -542,7 +619,8 @@ class TrajectoryCrafterPipeline:
                                  num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                  generator=generator, callback=callback)
             del text, start, inpaint, cross
-            return self.decode_latents(final)
+            frames = self.decode_latents(final)
+            return frames[:out_frames, :out_height, :out_width].contiguous()
         finally:
             if self.offload in ("model", "block"):
                 for module in (self.vae,) if self.offload == "block" else self._models():
