@@ -143,6 +143,23 @@ def test_shard_writer_leaves_nothing_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_shard_series_rolls_over_and_discards_only_the_open_part_on_error(tmp_path):
+    from training.shards import ShardSeriesWriter
+
+    with ShardSeriesWriter(tmp_path / "ok", max_count=2) as w:
+        for i in range(3):
+            w.write(_sample(i))
+    assert [[s.key for s in iter_shard(p)] for p in w.paths] == [["s0000", "s0001"], ["s0002"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok-00000.tar", "ok-00001.tar"]
+    with pytest.raises(RuntimeError):
+        with ShardSeriesWriter(tmp_path / "bad", max_count=2) as w:
+            for i in range(3):
+                w.write(_sample(i))
+            raise RuntimeError("job killed")
+    # the full part was published; the open one (and its .partial file) is gone
+    assert sorted(p.name for p in tmp_path.glob("bad*")) == ["bad-00000.tar"]
+
+
 def test_corrupt_shard_is_a_clear_error(tmp_path):
     path = _write(tmp_path / "c.tar", [0, 1])
     data = bytearray(path.read_bytes())

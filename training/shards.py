@@ -89,7 +89,22 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-class ShardWriter:
+class _PublishOrDiscard:
+    """``with`` protocol of the shard writers: :meth:`close` (publish the shards) when the block
+    ends normally, :meth:`abort` (remove the partial files) when it raises; subclasses define
+    both."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ShardWriter(_PublishOrDiscard):
     """Write samples into one tar shard atomically.
 
     The shard is written to ``<path>.partial`` and renamed to ``path`` only by a successful
@@ -144,17 +159,8 @@ class ShardWriter:
             if self._partial.exists():
                 self._partial.unlink()
 
-    def __enter__(self) -> "ShardWriter":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class ShardSeriesWriter:
+class ShardSeriesWriter(_PublishOrDiscard):
     """Roll samples over numbered shards ``<prefix>-<part:05d>.tar`` of at most ``max_count``."""
 
     def __init__(self, prefix: str | Path, max_count: int = 256):
@@ -185,15 +191,6 @@ class ShardSeriesWriter:
         if self._writer is not None:
             self._writer.abort()
             self._writer = None
-
-    def __enter__(self) -> "ShardSeriesWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 # ---------------------------------------------------------------------------------------
