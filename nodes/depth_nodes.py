@@ -162,7 +162,24 @@ def _cancel():
     return False
 
 
-class EstimateDepth:
+class _DepthOutputs:
+    """Outputs shared by the nodes that produce depth: the depth and its colourised preview."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (DEPTH, "IMAGE")
+    RETURN_NAMES = ("depth", "preview")
+    OUTPUT_TOOLTIPS = ("Depth [frames, height, width], > 0, larger = farther.", "Colourised depth (near = bright).")
+
+    @staticmethod
+    def depth_outputs(depth, source: str):
+        """``(DepthMaps on the CPU, preview IMAGE on ComfyUI's intermediate device)``."""
+        from trajcrafter_core.depth import colorize_depth
+
+        preview = colorize_depth(depth).to(bridge.intermediate_device())
+        return (DepthMaps(depth.cpu(), source=source), preview)
+
+
+class EstimateDepth(_DepthOutputs):
     """Video depth from frames, mapped to the depth range TrajectoryCrafter was trained on."""
 
     DESCRIPTION = (
@@ -171,11 +188,7 @@ class EstimateDepth:
         "resolution apply to DepthCrafter (official: 5 steps, windows of 110 frames overlapping by "
         "25, seed 42, 1024 px). Outputs the raw depth and a colourised preview (near = bright)."
     )
-    CATEGORY = CATEGORY
     FUNCTION = "estimate"
-    RETURN_TYPES = (DEPTH, "IMAGE")
-    RETURN_NAMES = ("depth", "preview")
-    OUTPUT_TOOLTIPS = ("Depth [frames, height, width], > 0, larger = farther.", "Colourised depth (near = bright).")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -192,7 +205,7 @@ class EstimateDepth:
         }
 
     def estimate(self, frames, depth_model, steps, window, overlap, depth_seed, max_res):
-        from trajcrafter_core.depth import colorize_depth, estimate
+        from trajcrafter_core.depth import estimate
         from trajcrafter_core.errors import TrajCrafterError
 
         if not isinstance(depth_model, DepthModel):
@@ -212,11 +225,10 @@ class EstimateDepth:
         finally:
             depth_model.place(bridge.offload_device())
             bridge.soft_empty_cache()
-        preview = colorize_depth(depth).to(bridge.intermediate_device())
-        return (DepthMaps(depth.cpu(), source=depth_model.name), preview)
+        return self.depth_outputs(depth, depth_model.name)
 
 
-class DepthFromImage:
+class DepthFromImage(_DepthOutputs):
     """Use another pack's depth map (an IMAGE batch) as our depth."""
 
     DESCRIPTION = (
@@ -226,11 +238,7 @@ class DepthFromImage:
         "(most packs), far_bright for depth-like maps. Give the frames to check the frame count "
         "and resize the maps to the frames' size."
     )
-    CATEGORY = CATEGORY
     FUNCTION = "convert"
-    RETURN_TYPES = (DEPTH, "IMAGE")
-    RETURN_NAMES = ("depth", "preview")
-    OUTPUT_TOOLTIPS = ("Depth [frames, height, width], > 0, larger = farther.", "Colourised depth (near = bright).")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -245,12 +253,11 @@ class DepthFromImage:
         }
 
     def convert(self, depth_image, polarity, frames=None):
-        from trajcrafter_core.depth import colorize_depth, depth_from_image
+        from trajcrafter_core.depth import depth_from_image
 
         depth = depth_from_image(depth_image.cpu(), frames=None if frames is None else frames.cpu(),
                                  polarity=polarity, resize=True)
-        preview = colorize_depth(depth).to(bridge.intermediate_device())
-        return (DepthMaps(depth.cpu(), source="image"), preview)
+        return self.depth_outputs(depth, "image")
 
 
 NODE_CLASS_MAPPINGS = {
