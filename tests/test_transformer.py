@@ -206,6 +206,29 @@ def test_reference_enters_only_through_the_cross_attention(tiny):
     assert torch.equal(run(model, **inputs), run(model, **other))
 
 
+def test_no_cross_latents_skips_the_reference_stream():
+    """cross_latents=None: the output equals the model built with is_train_cross=False from the
+    same remaining weights, and no reference layer runs."""
+    model = build_tiny_transformer(seed=5)
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
+    config["is_train_cross"] = False
+    without = CrossTransformer3DModel.from_config(config).eval()
+    missing, unexpected = without.load_state_dict(model.state_dict(), strict=False)
+    assert not missing and unexpected and all(k.startswith(("perceiver_cross_attention.", "ref_patch_embed."))
+                                              for k in unexpected)
+    inputs = make_inputs()
+    with_reference = run(model, **inputs)
+    inputs["cross_latents"] = None
+    called = []
+    for module in [model.ref_patch_embed, *model.perceiver_cross_attention]:
+        module.register_forward_hook(lambda *args: called.append(args[0]))
+    skipped = run(model, **inputs)
+    assert not called
+    assert not torch.allclose(skipped, with_reference, atol=1e-4)  # the reference did matter
+    inputs.pop("cross_latents")
+    assert torch.equal(skipped, run(without, **inputs))
+
+
 def test_without_reference_it_is_diffusers_cogvideox():
     """is_train_cross=False: the same weights in diffusers' own CogVideoXTransformer3DModel
     (inpaint channels concatenated by hand) give the same prediction."""
@@ -466,7 +489,6 @@ def test_nan_inputs_are_named(tiny, name):
         ("hidden_states", torch.zeros(2, 3, 16, 5, 6), "divisible"),
         ("inpaint_latents", torch.zeros(2, 3, 16, 4, 6), "inpaint_latents"),
         ("inpaint_latents", None, "inpaint_latents"),
-        ("cross_latents", None, "cross_latents"),
         ("cross_latents", torch.zeros(2, 3, 8, 4, 6), "cross_latents"),
         ("encoder_hidden_states", torch.zeros(2, 7, 31), "encoder_hidden_states"),
         ("timestep", torch.tensor([1, 2, 3]), "timestep"),

@@ -108,7 +108,6 @@ def build_step_inputs(batch: Dict, parts: FrozenParts, model_config, objective: 
     if inpaint.shape[:2] != z0.shape[:2] or inpaint.shape[3:] != z0.shape[3:]:
         raise TrajCrafterError(f"condition latents {list(inpaint.shape)} do not match target latents {list(z0.shape)}.")
 
-    p = int(model_config.get("patch_size", 2))
     if uses_reference:
         if pre:
             ref = sample_posterior(_pre(batch, "reference_mean").float(), _pre(batch, "reference_std").float(), sf)
@@ -121,9 +120,9 @@ def build_step_inputs(batch: Dict, parts: FrozenParts, model_config, objective: 
                 )
         else:
             ref = batch_video_latents(pipe, batch["reference"], reference_frames).float()
-    else:  # stage 1: the reference stream is switched off; a minimal placeholder satisfies the API
-        ref = torch.zeros(B, 1, int(model_config.get("cross_attn_in_channels", z0.shape[2])), p, p)
-    ref = ref.to(device)
+        ref = ref.to(device)
+    else:  # stage 1: no reference; the transformer skips its reference stream for cross_latents=None
+        ref = None
 
     if pre and "prompt_embeds" in batch["latents"]:
         text = batch["latents"]["prompt_embeds"]

@@ -1,8 +1,9 @@
 """The transformer for training: loading, which parameters train, LoRA, skipping the reference.
 
-- Stage 1 trains the DiT blocks and the patch embedding with the reference stream skipped
-  (:func:`skip_reference_stream`: every ``perceiver_cross_attention`` layer returns no update,
-  so the video tokens never see the reference; those layers and ``ref_patch_embed`` are frozen).
+- Stage 1 trains the DiT blocks and the patch embedding with the reference stream skipped: its
+  step inputs carry ``cross_latents=None`` (:func:`training.inputs.build_step_inputs`), for which
+  the transformer runs neither ``ref_patch_embed`` nor the ``perceiver_cross_attention`` layers
+  (the output equals a model without them); those layers are frozen and saved unchanged.
 - Stage 2 trains only ``perceiver_cross_attention.*`` and ``ref_patch_embed.*``.
 
 Trainable parameters are chosen by name prefix (:func:`select_trainable`); a prefix that matches
@@ -103,21 +104,3 @@ def add_lora(model: nn.Module, prefixes: Sequence[str], targets: Sequence[str], 
 def trainable_parameters(model: nn.Module) -> Dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
-
-def _no_reference_update(reference_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
-    return video_tokens.new_zeros(())
-
-
-def skip_reference_stream(model: nn.Module) -> int:
-    """Make every reference cross-attention layer of ``model`` add nothing (stage 1).
-
-    The video tokens then never see the reference tokens (the output equals a model without the
-    reference stream); the layers' weights are untouched and still saved/exported. Returns the
-    number of layers switched off.
-    """
-    layers = getattr(model, "perceiver_cross_attention", None)
-    if layers is None:
-        return 0
-    for layer in layers:
-        layer.forward = _no_reference_update
-    return len(layers)

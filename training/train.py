@@ -38,7 +38,7 @@ from .checkpointing import CheckpointManager, export_transformer, write_text_ato
 from .config import Config, load_config
 from .data import ShardBatchStream, make_loader
 from .inputs import build_step_inputs, load_frozen_parts, make_rotary_fn
-from .model_setup import add_lora, load_transformer_for_training, select_trainable, skip_reference_stream
+from .model_setup import add_lora, load_transformer_for_training, select_trainable
 from .objective import DiffusionObjective, load_training_scheduler
 from .shards import expand_shard_patterns, index_shard
 
@@ -143,8 +143,6 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         # -- models ---------------------------------------------------------------------------
         model = load_transformer_for_training(cfg.model.transformer_dir, cfg.stage)
         model_config = dict(model.config)
-        if cfg.stage == 1:
-            skip_reference_stream(model)
         trainable_names = select_trainable(model, cfg.trainable_prefixes)
         if cfg.lora.enabled:
             add_lora(model, cfg.trainable_prefixes, cfg.lora_targets, cfg.lora.rank, cfg.lora.alpha, cfg.lora.dropout)

@@ -13,7 +13,11 @@ and :meth:`CrossTransformer3DModel._sincos_video_positions` adds the official on
 - ``hidden_states``        noisy latents ``[B, F, C, H, W]`` (F latent frames, H/W latent size)
 - ``inpaint_latents``      ``[B, F, in_channels − C, H, W]`` (mask + masked-video latents),
                            concatenated to ``hidden_states`` along channels
-- ``cross_latents``        reference latents ``[B, F_ref, cross_attn_in_channels, H_ref, W_ref]``
+- ``cross_latents``        reference latents ``[B, F_ref, cross_attn_in_channels, H_ref, W_ref]``,
+                           or ``None`` to skip the reference stream entirely: no
+                           ``ref_patch_embed``, no perceiver cross-attention, so the output is
+                           that of the same weights built with ``is_train_cross=False`` (stage-1
+                           training; ignored by models without reference layers)
 - ``encoder_hidden_states`` text embeddings ``[B, L, text_embed_dim]``
 - ``timestep``             ``[B]`` (or a scalar, broadcast)
 - ``image_rotary_emb``     ``(cos, sin)`` ``[F·H/p·W/p, attention_head_dim]`` from
@@ -300,19 +304,18 @@ class CrossTransformer3DModel(ModelMixin, ConfigMixin):
             )
         if timestep.ndim != 1 or timestep.shape[0] != batch:
             raise TrajCrafterError(f"timestep must be a scalar or [B={batch}], got {list(timestep.shape)}.")
-        if cfg.is_train_cross:
+        if cfg.is_train_cross and cross_latents is not None:
             if (
-                cross_latents is None
-                or cross_latents.ndim != 5
+                cross_latents.ndim != 5
                 or cross_latents.shape[0] != batch
                 or cross_latents.shape[2] != cfg.cross_attn_in_channels
                 or cross_latents.shape[3] % p
                 or cross_latents.shape[4] % p
             ):
-                got = None if cross_latents is None else list(cross_latents.shape)
                 raise TrajCrafterError(
                     f"cross_latents (reference video latents) must be [B={batch}, F_ref, "
-                    f"{cfg.cross_attn_in_channels}, H_ref, W_ref] with H_ref, W_ref divisible by {p}, got {got}."
+                    f"{cfg.cross_attn_in_channels}, H_ref, W_ref] with H_ref, W_ref divisible by {p} "
+                    f"(or None to skip the reference stream), got {list(cross_latents.shape)}."
                 )
         if cfg.use_rotary_positional_embeddings and image_rotary_emb is not None:
             tokens = frames * (height // p) * (width // p)
@@ -345,7 +348,11 @@ class CrossTransformer3DModel(ModelMixin, ConfigMixin):
         image_rotary_emb: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
         return_dict: bool = True,
     ) -> Union[Tuple[torch.Tensor], Transformer2DModelOutput]:
-        """Predict the denoiser output ``[B, F, out_channels, H, W]`` (see module docstring)."""
+        """Predict the denoiser output ``[B, F, out_channels, H, W]`` (see module docstring).
+
+        ``cross_latents=None`` runs without the reference stream (the reference layers are not
+        called), exactly as the same weights built with ``is_train_cross=False``.
+        """
         cfg = self.config
         if not torch.is_tensor(timestep):
             timestep = torch.tensor([timestep], device=hidden_states.device)
@@ -371,7 +378,9 @@ class CrossTransformer3DModel(ModelMixin, ConfigMixin):
             tokens = torch.cat([tokens[:, :text_length], tokens[:, text_length:] + positions.to(tokens.dtype)], 1)
             tokens = self.embedding_dropout(tokens)
         encoder_hidden_states, hidden_states = tokens[:, :text_length], tokens[:, text_length:]
-        reference_tokens = self.ref_patch_embed(cross_latents) if cfg.is_train_cross else None
+        # cross_latents=None skips the reference stream: no reference tokens, no cross-attention.
+        use_reference = cfg.is_train_cross and cross_latents is not None
+        reference_tokens = self.ref_patch_embed(cross_latents) if use_reference else None
 
         # 3. Blocks, with reference cross-attention after blocks 0, k, 2k, ...
         checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
