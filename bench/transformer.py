@@ -20,6 +20,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -32,7 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trajcrafter_core.models import CrossTransformer3DModel, rotary_embedding  # noqa: E402
-from trajcrafter_core.models.reference_attention import PerceiverCrossAttention  # noqa: E402
+from bench.profiling import cpu_peak_bytes  # noqa: E402
+from trajcrafter_core.models.reference_attention import naive_reference_attention  # noqa: E402
 from trajcrafter_core.models.tiny import randomise_weights, tiny_transformer_config  # noqa: E402
 
 #: Official TrajectoryCrafter transformer config (CogVideoX-Fun-V1.1-5b-InP + reference keys).
@@ -57,24 +59,10 @@ CPU_CONFIG = tiny_transformer_config(
 )
 
 
-def naive_perceiver_forward(self: PerceiverCrossAttention, reference_tokens, video_tokens):
-    """The official maths written directly: the attention matrix is materialised."""
-    x, latents = self.norm1(reference_tokens), self.norm2(video_tokens)
-    b, n, _ = latents.shape
-    q = self.to_q(latents).view(b, n, self.heads, -1).transpose(1, 2)
-    k, v = self.to_kv(x).chunk(2, dim=-1)
-    k = k.view(b, -1, self.heads, self.dim_head).transpose(1, 2)
-    v = v.view(b, -1, self.heads, self.dim_head).transpose(1, 2)
-    scale = 1 / math.sqrt(math.sqrt(self.dim_head))
-    weight = (q * scale) @ (k * scale).transpose(-2, -1)
-    weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
-    return self.to_out((weight @ v).permute(0, 2, 1, 3).reshape(b, n, -1))
-
-
 def use_naive_cross_attention(model: CrossTransformer3DModel, naive: bool) -> None:
     for layer in model.perceiver_cross_attention:
         if naive:
-            layer.forward = naive_perceiver_forward.__get__(layer)
+            layer.forward = functools.partial(naive_reference_attention, layer)
         elif "forward" in layer.__dict__:
             del layer.forward
 
@@ -97,22 +85,6 @@ def make_inputs(config, batch, frames, height, width, text_length, device, dtype
             for t in rotary_embedding(height * 8, width * 8, frames, config["attention_head_dim"])
         ),
     )
-
-
-def cpu_peak_bytes(fn: Callable[[], object]) -> int:
-    """Highest live total of CPU allocations made while ``fn`` runs (profiler memory events)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted(
-        (e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
-    )
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak
 
 
 def timed(fn: Callable[[], object], repeats: int, device: str) -> tuple:

@@ -19,22 +19,12 @@ from trajcrafter_core import checkpoints as ck
 from trajcrafter_core import fixtures as fx
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
 
+from tiny_models import one_thread, tiny  # noqa: F401 (fixtures)
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on threads shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    return fx.save_tiny_checkpoints(root, seed=5)
+TINY_SEED = 5  # the seed of the tiny folders (fixture ``tiny``)
 
 
 def _copy_base(tiny, tmp_path) -> Path:
@@ -68,12 +58,12 @@ def test_tokenizer_is_t5_with_t5_special_ids(tiny):
 
 def test_vae_and_text_encoder_round_trip_and_dtypes(tiny):
     vae = ck.load_vae(tiny["base"] / "vae", dtype="fp32")
-    assert _params_equal(vae, fx.build_tiny_vae(seed=5 + 10))
+    assert _params_equal(vae, fx.build_tiny_vae(seed=TINY_SEED + 10))
     assert vae.num_sample_frames_batch_size == 4 and vae.num_latent_frames_batch_size == 2
     assert not any(p.requires_grad for p in vae.parameters())
     vocab = fx.tokenizer_vocab_size(tiny["base"] / "tokenizer")
     encoder = ck.load_text_encoder(tiny["base"] / "text_encoder", dtype="fp32")
-    assert _params_equal(encoder, fx.build_tiny_text_encoder(vocab, seed=5))
+    assert _params_equal(encoder, fx.build_tiny_text_encoder(vocab, seed=TINY_SEED))
     for name, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16), (torch.float32, torch.float32)):
         assert ck.load_vae(tiny["base"] / "vae", dtype=name).dtype == dtype
     assert ck.load_text_encoder(tiny["base"] / "text_encoder", dtype="bf16").dtype == torch.bfloat16

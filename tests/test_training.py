@@ -21,18 +21,10 @@ from trajcrafter_core.errors import TrajCrafterError
 from training.config import config_from_dict
 from training.shards import Sample, ShardWriter
 
+from tiny_models import one_thread  # noqa: F401 (autouse fixture)
+
 REPO = Path(__file__).resolve().parents[1]
 T, H, W = 5, 32, 32
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models are faster single-threaded (and CPU results depend on the thread count, so
-    the killed subprocess and this process must agree)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

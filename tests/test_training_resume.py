@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from tests.test_training import REPO, _cfg, _weights, _write_yaml, tiny, _one_thread  # noqa: F401 (fixtures)
+from tests.test_training import REPO, _cfg, _weights, _write_yaml, tiny  # noqa: F401 (fixtures)
+from tiny_models import one_thread  # noqa: F401 (autouse fixture)
 from training.config import config_from_dict
 
 def test_killed_run_resumes_with_identical_losses(tiny, tmp_path, monkeypatch):

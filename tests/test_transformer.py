@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from bench.profiling import cpu_peak_bytes
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
 from trajcrafter_core.models import (
     CrossTransformer3DModel,
@@ -25,6 +26,7 @@ from trajcrafter_core.models import (
     save_tiny_transformer,
     tiny_transformer_config,
 )
+from trajcrafter_core.models.reference_attention import naive_reference_attention
 
 # --------------------------------------------------------------------------- official layout
 
@@ -282,20 +284,6 @@ def test_sincos_position_config_runs_and_limits_frames():
 
 # --------------------------------------------------------------------------- cross-attention maths
 
-def naive_perceiver(layer: PerceiverCrossAttention, reference, video):
-    """Explicit softmax((q d^-1/4)(k d^-1/4)^T) v with a float32 softmax, as the paper's layer."""
-    x, lat = layer.norm1(reference), layer.norm2(video)
-    b, n, _ = lat.shape
-    q = layer.to_q(lat).view(b, n, layer.heads, -1).transpose(1, 2)
-    k, v = layer.to_kv(x).chunk(2, dim=-1)
-    k = k.view(b, -1, layer.heads, layer.dim_head).transpose(1, 2)
-    v = v.view(b, -1, layer.heads, layer.dim_head).transpose(1, 2)
-    s = layer.dim_head ** -0.25
-    softmax_dtype = torch.promote_types(q.dtype, torch.float32)  # float32 at least, float64 kept
-    weights = torch.softmax(((q * s) @ (k * s).transpose(-2, -1)).to(softmax_dtype), dim=-1).to(q.dtype)
-    return layer.to_out((weights @ v).transpose(1, 2).reshape(b, n, -1))
-
-
 @pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 def test_cross_attention_equals_explicit_softmax_attention(dtype, atol):
     torch.manual_seed(0)
@@ -304,7 +292,7 @@ def test_cross_attention_equals_explicit_softmax_attention(dtype, atol):
         for p in layer.parameters():
             p.normal_(0, 0.3)
         reference, video = torch.randn(2, 21, 32, dtype=dtype) * 2, torch.randn(2, 35, 32, dtype=dtype) * 2
-        ours, expected = layer(reference, video), naive_perceiver(layer, reference, video)
+        ours, expected = layer(reference, video), naive_reference_attention(layer, reference, video)
     assert ours.shape == (2, 35, 32)
     assert (ours - expected).abs().max() < atol
 
@@ -344,24 +332,8 @@ def test_no_video_by_reference_tensor_is_ever_created():
     layer = model.perceiver_cross_attention[0]
     reference = model.ref_patch_embed(inputs["cross_latents"])
     with torch.no_grad(), ShapeRecorder() as recorder:
-        naive_perceiver(layer, reference, torch.randn(2, n_video, 32))
+        naive_reference_attention(layer, reference, torch.randn(2, n_video, 32))
     assert attention_sized(recorder.shapes, n_video, n_ref)
-
-
-def _peak_allocated_bytes(fn) -> int:
-    """Peak of live CPU allocations made while ``fn`` runs, from the profiler's memory events."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted(
-        (e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
-    )
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak
 
 
 def test_cross_attention_peak_memory_is_far_below_the_attention_matrix():
@@ -370,8 +342,8 @@ def test_cross_attention_peak_memory_is_far_below_the_attention_matrix():
     reference, video = torch.randn(1, 1200, 16), torch.randn(1, 1500, 16)
     matrix_bytes = 2 * 1500 * 1200 * 4  # heads x N_video x N_ref float32
     with torch.no_grad():
-        ours = _peak_allocated_bytes(lambda: layer(reference, video))
-        naive = _peak_allocated_bytes(lambda: naive_perceiver(layer, reference, video))
+        ours = cpu_peak_bytes(lambda: layer(reference, video))
+        naive = cpu_peak_bytes(lambda: naive_reference_attention(layer, reference, video))
     assert naive >= matrix_bytes  # the measurement sees a materialised matrix
     assert ours < matrix_bytes / 4, (ours, matrix_bytes)
 

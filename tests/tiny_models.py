@@ -27,7 +27,7 @@ DEFAULT_SEED = 11
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run faster on one thread than on threads shared with other processes (and CPU
-    results depend on the thread count, so subprocesses started by a test agree with it)."""
+    results depend on the thread count: bit-exact comparisons need the same one throughout)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

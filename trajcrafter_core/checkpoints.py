@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 import torch
 
 from .errors import MissingFilesError, TrajCrafterError
+from .models.checkpoint_check import check_state_dict, safetensors_shapes  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -125,76 +126,6 @@ def find_safetensors(folder: PathLike, stem: str, what: str) -> List[Path]:
     raise MissingFilesError(
         f"{what}: no weights in {folder}; expected {stem}.safetensors or sharded "
         f"{stem}-0000x-of-0000n.safetensors with {stem}.safetensors.index.json.{hint}")
-
-
-def safetensors_shapes(files: Sequence[Path]) -> Dict[str, Tuple[Tuple[int, ...], Path]]:
-    """``key → (shape, file)`` read from the safetensors headers (no tensor data is loaded)."""
-    from safetensors import safe_open
-
-    shapes: Dict[str, Tuple[Tuple[int, ...], Path]] = {}
-    for file in files:
-        try:
-            with safe_open(str(file), framework="pt") as handle:
-                for key in handle.keys():
-                    shapes[key] = (tuple(handle.get_slice(key).get_shape()), file)
-        except Exception as exc:  # corrupt / truncated download
-            raise TrajCrafterError(
-                f"{file} is not a readable safetensors file ({exc}); the download is probably "
-                f"incomplete: delete it and download it again.") from exc
-    return shapes
-
-
-def _tied_groups(model: torch.nn.Module) -> List[List[str]]:
-    """Parameter/buffer names sharing one tensor (e.g. T5 ``shared`` = ``encoder.embed_tokens``)."""
-    groups: Dict[int, List[str]] = {}
-    for name, tensor in list(model.named_parameters(remove_duplicate=False)) + list(
-            model.named_buffers(remove_duplicate=False)):
-        groups.setdefault(id(tensor), []).append(name)
-    result = list(groups.values())
-    declared = getattr(model, "_tied_weights_keys", None) or {}
-    if isinstance(declared, dict):  # transformers 5: {tied name: source name}
-        for target, source in declared.items():
-            for names in result:
-                if source in names and target not in names:
-                    names.append(target)
-            result = [names for names in result if names != [target]]
-    return result
-
-
-def check_state_dict(model: torch.nn.Module, shapes: Dict[str, Tuple[Tuple[int, ...], Path]],
-                     what: str, folder: PathLike) -> None:
-    """Raise unless ``shapes`` (from the files) has every key ``model`` needs, with its shape.
-
-    Tied tensors count as present when any of their names is. Extra keys are an error too (a
-    file of another model). The message names the key, both shapes and the file.
-    """
-    expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
-    groups = _tied_groups(model)
-    persistent = set(expected)
-    missing = []
-    for names in groups:
-        names = [n for n in names if n in persistent]
-        if names and not any(n in shapes for n in names):
-            missing.append(names[0])
-    unexpected = sorted(k for k in shapes if k not in expected)
-    mismatched = [
-        f"'{k}': file {list(shapes[k][0])} vs config {list(expected[k])} (in {shapes[k][1].name})"
-        for k in sorted(shapes) if k in expected and shapes[k][0] != expected[k]
-    ]
-    if mismatched:
-        raise TrajCrafterError(
-            f"{what} in {folder}: {len(mismatched)} tensor(s) have the wrong shape for its "
-            f"config.json: " + "; ".join(mismatched[:5]) + (" ..." if len(mismatched) > 5 else "")
-            + ". The weights and config.json come from different models: download both again.")
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        raise TrajCrafterError(
-            f"{what} in {folder}: the weights do not match its config.json ({'; '.join(parts)}). "
-            f"Use the official files for this folder, unchanged.")
 
 
 def _build_empty(build: Callable[[], torch.nn.Module]) -> torch.nn.Module:

@@ -22,6 +22,7 @@ _EXPORTS = {
     "PerceiverCrossAttention": ".reference_attention",
     "ReferencePatchEmbed": ".reference_attention",
     "fused_attention": ".reference_attention",
+    "naive_reference_attention": ".reference_attention",
     "rotary_embedding": ".rotary",
     "crop_box_in_canvas": ".rotary",
     "tiny_transformer_config": ".tiny",

@@ -1,5 +1,7 @@
-"""Checks a diffusers model folder (config.json + safetensors, single file or sharded) against the
-model class *before* loading, so a wrong or incomplete checkpoint fails with a message naming
+"""Checks model weights against the model class *before* loading: :func:`check_state_dict` for
+any module (shared by every loader in :mod:`trajcrafter_core.checkpoints`) and
+:func:`check_checkpoint_folder` for a diffusers folder (config.json + safetensors, single file
+or sharded), so a wrong or incomplete checkpoint fails with a message naming
 the config key, file or state-dict key and both shapes — never silently re-initialised weights.
 
 Only safetensors headers are read (no tensor data); the expected shapes come from the model
@@ -10,13 +12,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..errors import MissingFilesError, TrajCrafterError
 
-__all__ = ["REQUIRED_CONFIG_KEYS", "CROSS_ATTENTION_CONFIG_KEYS", "check_checkpoint_folder", "checkpoint_shapes"]
+__all__ = [
+    "REQUIRED_CONFIG_KEYS",
+    "CROSS_ATTENTION_CONFIG_KEYS",
+    "check_checkpoint_folder",
+    "checkpoint_shapes",
+    "check_state_dict",
+    "safetensors_shapes",
+]
 
 #: Keys that define the architecture; the class defaults are not those of the official model.
 #: (``is_train_cross`` may be absent, as in CogVideoX-Fun base configs: it then means false, and
@@ -51,10 +60,9 @@ def _with_variant(name: str, variant: Optional[str]) -> str:
     return ".".join(parts[:-1] + [variant] + parts[-1:])
 
 
-def checkpoint_shapes(folder: Path, variant: Optional[str] = None) -> Dict[str, Tuple[Tuple[int, ...], str]]:
-    """``{state-dict key: (shape, file name)}`` from the safetensors headers in ``folder``."""
-    from safetensors import safe_open
-
+def checkpoint_shapes(folder: Path, variant: Optional[str] = None) -> Dict[str, Tuple[Tuple[int, ...], Path]]:
+    """``{state-dict key: (shape, file)}`` from the safetensors headers of the diffusers weights
+    (single file or shards named by the index) in ``folder``."""
     folder = Path(folder)
     single = folder / _with_variant(WEIGHTS_FILE, variant)
     index = folder / _with_variant(INDEX_FILE, variant)
@@ -80,15 +88,78 @@ def checkpoint_shapes(folder: Path, variant: Optional[str] = None) -> Dict[str, 
             f"no transformer weights in {folder}: expected {single.name} or {index.name} (sharded).{hint} "
             f"Pickle (.bin) checkpoints are not loaded; download the safetensors files."
         )
-    shapes: Dict[str, Tuple[Tuple[int, ...], str]] = {}
-    for path in files:
+    return safetensors_shapes(files)
+
+
+def safetensors_shapes(files: Sequence[Path]) -> Dict[str, Tuple[Tuple[int, ...], Path]]:
+    """``key → (shape, file)`` read from the safetensors headers (no tensor data is loaded)."""
+    from safetensors import safe_open
+
+    shapes: Dict[str, Tuple[Tuple[int, ...], Path]] = {}
+    for file in files:
         try:
-            with safe_open(str(path), framework="pt") as handle:
+            with safe_open(str(file), framework="pt") as handle:
                 for key in handle.keys():
-                    shapes[key] = (tuple(handle.get_slice(key).get_shape()), path.name)
-        except Exception as error:  # safetensors raises its own error types for corrupt headers
-            raise TrajCrafterError(f"{path} is not a readable safetensors file ({error}); re-download it.") from None
+                    shapes[key] = (tuple(handle.get_slice(key).get_shape()), file)
+        except Exception as exc:  # corrupt / truncated download
+            raise TrajCrafterError(
+                f"{file} is not a readable safetensors file ({exc}); the download is probably "
+                f"incomplete: delete it and download it again.") from exc
     return shapes
+
+
+def _tied_groups(model: torch.nn.Module) -> List[List[str]]:
+    """Parameter/buffer names sharing one tensor (e.g. T5 ``shared`` = ``encoder.embed_tokens``)."""
+    groups: Dict[int, List[str]] = {}
+    for name, tensor in list(model.named_parameters(remove_duplicate=False)) + list(
+            model.named_buffers(remove_duplicate=False)):
+        groups.setdefault(id(tensor), []).append(name)
+    result = list(groups.values())
+    declared = getattr(model, "_tied_weights_keys", None) or {}
+    if isinstance(declared, dict):  # transformers 5: {tied name: source name}
+        for target, source in declared.items():
+            for names in result:
+                if source in names and target not in names:
+                    names.append(target)
+            result = [names for names in result if names != [target]]
+    return result
+
+
+def check_state_dict(model: torch.nn.Module, shapes: Dict[str, Tuple[Tuple[int, ...], Path]],
+                     what: str, folder: Union[str, Path],
+                     advice: str = "Use the official files for this folder, unchanged.") -> None:
+    """Raise unless ``shapes`` (from the files) has every key ``model`` needs, with its shape.
+
+    Tied tensors count as present when any of their names is. Extra keys are an error too (a
+    file of another model). The message names the key, both shapes and the file; ``advice``
+    ends the message about missing/unexpected keys.
+    """
+    expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+    groups = _tied_groups(model)
+    persistent = set(expected)
+    missing = []
+    for names in groups:
+        names = [n for n in names if n in persistent]
+        if names and not any(n in shapes for n in names):
+            missing.append(names[0])
+    unexpected = sorted(k for k in shapes if k not in expected)
+    mismatched = [
+        f"'{k}' has shape {list(shapes[k][0])} in {shapes[k][1].name} but config.json implies {list(expected[k])}"
+        for k in sorted(shapes) if k in expected and shapes[k][0] != expected[k]
+    ]
+    if mismatched:
+        raise TrajCrafterError(
+            f"{what} in {folder}: {len(mismatched)} tensor(s) have the wrong shape for its "
+            f"config.json: " + "; ".join(mismatched[:5]) + (" ..." if len(mismatched) > 5 else "")
+            + ". The weights and config.json come from different models: download both again.")
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
+        raise TrajCrafterError(
+            f"{what} in {folder}: the weights do not match its config.json ({'; '.join(parts)}). {advice}")
 
 
 def _read_config(folder: Path) -> dict:
@@ -127,24 +198,8 @@ def check_checkpoint_folder(model_cls, folder: Path, variant: Optional[str] = No
         raise
     except Exception as error:
         raise TrajCrafterError(f"{folder / 'config.json'} does not describe a valid {model_cls.__name__}: {error}") from None
-    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    found = checkpoint_shapes(folder, variant)
-
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} key(s) the config needs are not in the weights (e.g. {missing[:3]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} key(s) in the weights are not in the model (e.g. {unexpected[:3]})")
-        raise TrajCrafterError(
-            f"{folder}: weights and config.json do not match: {'; '.join(parts)}. Check that config.json "
-            f"belongs to these weights (e.g. is_train_cross, num_layers, cross_attn_interval)."
-        )
-    for key, shape in expected.items():
-        if found[key][0] != shape:
-            raise TrajCrafterError(
-                f"{folder / found[key][1]}: weight '{key}' has shape {list(found[key][0])} but config.json "
-                f"implies {list(shape)}; the config and weights belong to different models."
-            )
+    check_state_dict(
+        model, checkpoint_shapes(folder, variant), model_cls.__name__, folder,
+        advice="Check that config.json belongs to these weights (e.g. is_train_cross, num_layers, "
+               "cross_attn_interval).",
+    )

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ReferencePatchEmbed", "PerceiverCrossAttention", "fused_attention"]
+__all__ = ["ReferencePatchEmbed", "PerceiverCrossAttention", "fused_attention", "naive_reference_attention"]
 
 
 def fused_attention(
@@ -89,3 +89,23 @@ class PerceiverCrossAttention(nn.Module):
             query, self._split_heads(key), self._split_heads(value), self.dim_head**-0.5, self.attention_backend
         )
         return self.to_out(out.transpose(1, 2).flatten(2))
+
+
+def naive_reference_attention(
+    layer: PerceiverCrossAttention, reference_tokens: torch.Tensor, video_tokens: torch.Tensor
+) -> torch.Tensor:
+    """The reference implementation of ``layer(reference_tokens, video_tokens)``: the official
+    maths written out, ``softmax((q·d^-¼)(k·d^-¼)ᵀ) v`` with the softmax in float32 (float64
+    kept). It materialises the ``[B, heads, N_video, N_ref]`` attention matrix, so it is for
+    tests and benchmarks that check :class:`PerceiverCrossAttention` against it, not for use.
+    """
+    x, latents = layer.norm1(reference_tokens), layer.norm2(video_tokens)
+    b, n, _ = latents.shape
+    q = layer.to_q(latents).view(b, n, layer.heads, -1).transpose(1, 2)
+    k, v = layer.to_kv(x).chunk(2, dim=-1)
+    k = k.view(b, -1, layer.heads, layer.dim_head).transpose(1, 2)
+    v = v.view(b, -1, layer.heads, layer.dim_head).transpose(1, 2)
+    scale = layer.dim_head**-0.25
+    softmax_dtype = torch.promote_types(q.dtype, torch.float32)
+    weights = torch.softmax(((q * scale) @ (k * scale).transpose(-2, -1)).to(softmax_dtype), dim=-1).to(q.dtype)
+    return layer.to_out((weights @ v).transpose(1, 2).reshape(b, n, -1))
