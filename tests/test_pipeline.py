@@ -7,8 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trajcrafter_core import checkpoints as ck
-from trajcrafter_core import fixtures as fx
 from trajcrafter_core.errors import TrajCrafterError
 from trajcrafter_core.pipeline import (
     DEFAULT_NEGATIVE_PROMPT,

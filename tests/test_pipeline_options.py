@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from trajcrafter_core import checkpoints as ck
-from trajcrafter_core import fixtures as fx
 from trajcrafter_core.errors import TrajCrafterError
-from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
 
 from tiny_models import H, T, W, baseline, inputs, one_thread, pipe, run, tiny  # noqa: F401 (fixtures)
 
