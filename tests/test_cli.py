@@ -65,3 +65,33 @@ def test_render_command_on_a_real_clip_with_depth_file(media_dir, tmp_path, caps
     assert video.probe_video(tmp_path / "r" / "render.mp4").frame_count == T
     # Radius rule: depth at the centre pixel of frame 0.
     assert summary["radius"] == pytest.approx(float(depth[0, H // 2, W // 2]), abs=1e-4)
+
+
+def test_generate_runs_the_whole_method_on_tiny_weights(media_dir, tmp_path, capsys):
+    from trajcrafter_core.depth import tiny as depth_tiny
+    from trajcrafter_core.fixtures import save_tiny_checkpoints
+
+    models = save_tiny_checkpoints(tmp_path / "models", subfolder="crosstransformer")
+    depth_dir = depth_tiny.build_tiny_depth_anything(tmp_path / "da")
+    rc = cli.main(["generate", str(media_dir / "p7.mp4"), "--base-dir", str(models["base"]),
+                   "--transformer-dir", str(models["transformer"]), "--depth-anything", str(depth_dir),
+                   "--frames", "6", "--max-side", "48", "--steps", "2", "--dtype", "fp32", "--device", "cpu",
+                   "--prompt", "a street", "--out", str(tmp_path / "g"), "--target-pose", "0", "-10", "0.1", "0", "0"])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 2
+    # 6 frames are not 8m+1: the run pads to 9 and trims back, and says so.
+    assert summary["frames"] == 6 and summary["notes"]
+    out = video.probe_video(tmp_path / "g" / "generated.mp4")
+    assert (out.width, out.height, out.frame_count) == (summary["size"][1], summary["size"][0], 6)
+
+
+def test_generate_without_weights_says_what_to_put_where(media_dir, tmp_path, capsys):
+    rc = cli.main(["generate", str(media_dir / "p7.mp4"), "--base-dir", str(tmp_path / "nope"),
+                   "--transformer-dir", str(tmp_path / "nope2"), "--depth", str(tmp_path / "d.npy"),
+                   "--frames", "5", "--max-side", "48", "--out", str(tmp_path / "g")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    # The message names the missing files and the folder they belong in.
+    assert "Traceback" not in err and "nope" in err and "vae" in err
+    assert not (tmp_path / "g").exists()

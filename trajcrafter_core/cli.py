@@ -8,7 +8,7 @@ Commands call the same core functions, in the same order, as the ComfyUI nodes:
 - ``render``: the same for a video file, with depth from a file (``.npy``/``.npz``) or an
   estimator folder.
 - ``generate``: the whole method (depth → point cloud → render → Ref-DiT diffusion), given the
-  model folders.
+  model folders; writes ``generated.mp4`` beside the render and mask.
 
 Every user error is a :class:`~trajcrafter_core.errors.TrajCrafterError`, printed as one line
 (exit code 2); outputs are written atomically, so a failure never leaves a half-written file.
@@ -164,6 +164,62 @@ def cmd_render(args) -> dict:
                 seconds=round(time.perf_counter() - t0, 2), outputs=written)
 
 
+def _estimate_depth(args, frames):
+    """Depth [T,H,W] from ``--depth`` (a file) or an estimator folder, mapped as the official code."""
+    from . import depth as depth_pkg
+    from .conventions import as_depth
+
+    if args.depth:
+        return as_depth(_load_depth_file(args.depth, frames), "--depth", like=frames)
+    if args.depth_anything:
+        estimator = depth_pkg.DepthAnythingEstimator.from_pretrained(args.depth_anything, device=args.device)
+    elif args.depthcrafter:
+        unet_dir, svd_dir = args.depthcrafter
+        estimator = depth_pkg.DepthCrafterEstimator.from_pretrained(unet_dir, svd_dir, device=args.device)
+    else:
+        raise TrajCrafterError("give depth: --depth FILE, --depth-anything DIR or --depthcrafter UNET_DIR SVD_DIR.")
+    return depth_pkg.estimate(frames, estimator)
+
+
+def cmd_generate(args) -> dict:
+    """The whole method: depth → point cloud → render along the path → Ref-DiT diffusion."""
+    import torch
+
+    from . import camera, checkpoints, render, video
+    from .pointcloud import PointCloud
+
+    t0 = time.perf_counter()
+    if not args.download:  # fail before minutes of depth and rendering, naming what is missing
+        checkpoints.check_base_dir(args.base_dir)
+        checkpoints.resolve_transformer_dir(args.transformer_dir)
+    clip = video.read_video(args.video, max_frames=args.frames, skip_first=args.skip_first,
+                            every_nth=args.every_nth, max_side=args.max_side)
+    frames = clip.frames
+    depths = _estimate_depth(args, frames)
+    H, W = int(frames.shape[1]), int(frames.shape[2])
+    K = camera.official_intrinsics(W, H) if args.fov is None else camera.intrinsics(W, H, fov_degrees=args.fov)
+    traj, radius = build_trajectory(args, depths, H, W, K)
+    images, mask = render.render_trajectory(PointCloud(frames, depths, K), traj, mode=args.renderer,
+                                            clean_holes=args.clean_holes)
+    pipe = checkpoints.load_pipeline(args.base_dir, args.transformer_dir, dtype=args.dtype, device=args.device,
+                                     scheduler=args.scheduler, download=args.download, offload=args.offload)
+    generator = torch.Generator("cpu").manual_seed(args.seed)
+    steps = []
+    result = pipe(source=frames, render=images, hole_mask=mask, prompt=args.prompt,
+                  negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
+                  guidance_scale=args.guidance, generator=generator,
+                  num_reference_frames=args.reference_frames, reference_from=traj.reference_from,
+                  callback=lambda done, total, _latents: steps.append(done), shape_policy="pad")
+    # direct mode: the official demo keeps the frames after the camera move (trim_start = cut).
+    start = int(getattr(traj, "trim_start", 0) or 0)
+    written = render_outputs(Path(args.out), frames[: len(frames) - start], images[start:], mask[start:],
+                             clip.fps, extra={"generated": result[start:]})
+    return dict(command="generate", frames=int(result.shape[0] - start), size=[H, W], mode=traj.mode,
+                radius=round(float(radius), 4), hole_fraction=round(float(mask.mean()), 4),
+                steps=len(steps), notes=list(getattr(pipe, "notes", [])),
+                seconds=round(time.perf_counter() - t0, 2), outputs=written)
+
+
 # ----------------------------------------------------------------------------------------------
 # Argument parsing
 # ----------------------------------------------------------------------------------------------
@@ -211,6 +267,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fov", type=float, help="horizontal field of view in degrees (default: official focal)")
     _add_camera_args(p)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("generate", help="the whole method: depth, render along the path, Ref-DiT diffusion")
+    p.add_argument("video", help="input video (mp4/mov/webm/mkv/gif)")
+    p.add_argument("--base-dir", required=True, help="CogVideoX-Fun-V1.1-5b-InP folder (vae/ text_encoder/ tokenizer/ scheduler/)")
+    p.add_argument("--transformer-dir", required=True, help="TrajectoryCrafter transformer folder (or its parent with crosstransformer/)")
+    p.add_argument("--download", action="store_true", help="fetch missing model files from the Hub first")
+    d = p.add_mutually_exclusive_group()
+    d.add_argument("--depth", help="depth [T,H,W] as .npy/.npz (larger = farther) instead of an estimator")
+    d.add_argument("--depth-anything", metavar="DIR", help="Depth Anything V2 folder or Hub id")
+    d.add_argument("--depthcrafter", nargs=2, metavar=("UNET_DIR", "SVD_DIR"), help="DepthCrafter UNet + SVD folders")
+    p.add_argument("--prompt", default="", help="what the video shows (the official code captions it with BLIP-2)")
+    p.add_argument("--negative-prompt", default=None, help="default: the official negative prompt")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--guidance", type=float, default=6.0)
+    p.add_argument("--seed", type=int, default=43)
+    p.add_argument("--scheduler", default="DDIM_Origin", help="DDIM_Origin, DDIM_Cog, Euler, Euler A, DPM++, PNDM")
+    p.add_argument("--reference-frames", type=int, default=10)
+    p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="bf16")
+    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--offload", choices=("none", "model", "block"), default="none", help="memory mode")
+    p.add_argument("--out", default="out/generate")
+    p.add_argument("--frames", type=int, default=49, help="frame cap (default 49; the model needs 8m+1, others are padded)")
+    p.add_argument("--skip-first", type=int, default=0)
+    p.add_argument("--every-nth", type=int, default=1)
+    p.add_argument("--max-side", type=int, default=672, help="long side (default 672: the official 672x384)")
+    p.add_argument("--fov", type=float, help="horizontal field of view in degrees (default: official focal)")
+    _add_camera_args(p)
+    p.set_defaults(func=cmd_generate)
     return parser
 
 
