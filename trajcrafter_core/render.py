@@ -1,39 +1,44 @@
 """Render point clouds from new cameras: batched point splatting in pure torch (CPU and CUDA).
 
-Each output frame ``t`` lifts source frame ``t`` (colours + depth, intrinsics ``K_src[t]``),
-moves the points with ``transforms[t]`` (source-camera → target-camera coordinates, OpenCV
-axes) and splats them into a target image with ``K_dst[t]``. Two modes:
+Output frame ``t`` lifts source frame ``t`` (colours + depth, intrinsics ``K_src[t]``), moves
+the points with ``transforms[t]`` (source-camera → target-camera coordinates, OpenCV axes) and
+splats them into a target image with ``K_dst[t]``. Two modes:
 
 ``official``
-    Reproduces the official TrajectoryCrafter ``Warper.forward_warp``: every point is splatted
-    bilinearly onto the 4 pixels around its projection, weighted by
-    ``exp(-50 * log(1 + z) / max_frame(log(1 + z)))`` (``z`` = target depth clamped to
-    ``[0, 1000]``, the max taken over all points of the frame), and the weighted colours are
-    averaged. There is no depth test (background points bleed into foreground pixels with a
-    small weight) and no near-plane culling: a point behind the camera (``z < 0``) is projected
-    through the origin, mirrored, with the largest weight. Integer projections put all four
-    bilinear corners on the same pixel, as the official ``floor``/``ceil`` code does. The released
-    model was trained on these renders, so this is the mode for the official checkpoint.
+    Reproduces the official TrajectoryCrafter ``Warper.forward_warp``. Point positions are
+    computed with the official float32 operations in the official order, so the same pixels are
+    hit with the same bilinear weights and the hole mask is identical. Every point is splatted
+    onto the 4 pixels around its projection with weight ``bilinear / exp(50 * log(1 + z) /
+    max_frame(log(1 + z)))`` (``z`` = target depth clamped to ``[0, 1000]``, the max taken over
+    all points of the frame) and the weighted colours are averaged. There is no depth test
+    (background points bleed into foreground pixels with a small weight) and no near-plane
+    culling: a point behind the camera (``z < 0``) is projected through the origin, mirrored,
+    with the largest weight. An integral projection puts all four bilinear corners on one pixel
+    (``floor == ceil`` in the official code). The released model was trained on these renders.
 ``zbuffer``
-    Hard depth test: a target pixel averages (with tent weights) only the points within
-    ``depth_tolerance`` of the nearest point that reaches it. Points closer than ``near`` are
-    culled, flying pixels at depth edges are dropped (:func:`~trajcrafter_core.pointcloud.flying_pixel_mask`),
-    and each point's splat radius grows with the local magnification of the move
-    (``splat_radius="auto"``) so zoom-ins and forward moves leave no pinholes.
+    Hard depth test: a pixel averages (tent weights) only the points whose depth is within
+    ``depth_tolerance`` (relative) plus one depth step of their own surface of the nearest point
+    reaching it. Points with target depth <= ``near`` are culled, flying pixels at depth edges are
+    dropped (:func:`~trajcrafter_core.pointcloud.flying_pixel_mask`), and with
+    ``splat_radius="auto"`` each point's footprint grows with its magnification (focal ratio x
+    source depth / target depth) so zoom-ins and forward moves leave no pinholes and no
+    background shows through a magnified foreground.
 
-Both return images in 0..1 with holes = 0, and a hole mask (1 = hole). ``clean_holes`` is the
-official ``--mask`` option: the hole mask is dilated by a 5x5 square and the newly masked
-pixels are zeroed.
+Both return images in 0..1 with holes = 0 and a hole mask (1 = hole). ``clean_holes`` is the
+official ``--mask`` option: holes are dilated by a 5x5 square and the newly masked pixels zeroed.
 
-Memory: frames are processed in chunks of ``chunk_size`` frames (default: about 2 M points per
-chunk on CPU, 16 M on CUDA); every temporary is one value per point of the chunk, so peak
-memory is the inputs + outputs + a fixed amount per chunk, whatever the clip length.
+Memory and speed: frames are processed in chunks (default about 2 M points on CPU, 16 M on
+CUDA) with per-point temporaries only, so peak memory is inputs + outputs + a fixed amount
+whatever the clip length. On CPU each chunk is further cut into bands of about 256 K points
+that stay in cache while a few dozen elementwise operations run over them. All corners of all
+points accumulate with flat ``index_add_`` calls into one padded canvas per chunk; points
+outside the image are clamped into the padding (cropped away) instead of being filtered out.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -46,26 +51,628 @@ __all__ = [
     "MODES",
     "render_views",
     "render_trajectory",
+    "splat_points",
+    "project_points",
     "dilate_holes",
     "scale_intrinsics",
 ]
 
 MODES = ("official", "zbuffer")
 
-#: Official depth weighting: depths clamped to [0, DEPTH_CLAMP], weight exp(-SHARPNESS * log1p(z) / max).
+#: Official depth weighting: depths clamped to [0, DEPTH_CLAMP], weight 1 / exp(SHARPNESS * log(1 + z) / max).
 OFFICIAL_DEPTH_CLAMP = 1000.0
 OFFICIAL_DEPTH_SHARPNESS = 50.0
 #: Side of the square the official ``--mask`` cleanup dilates holes with.
 CLEAN_HOLES_KERNEL = 5
+#: z-buffer "auto" radius = max(1, magnification / 2 + AUTO_RADIUS_MARGIN): neighbouring points
+#: land ``magnification`` pixels apart, so a tent reaching half that distance (plus a margin)
+#: leaves no pixel uncovered between them. Plain bilinear (radius 1) up to 1.75x magnification.
+AUTO_RADIUS_MARGIN = 0.125
+#: z-buffer: a pixel whose accepted splat weights sum to less than this is a hole. Inside a
+#: continuous surface the sum is >= ~0.06 (pixel midway between 4 points 1.75 px apart); a pixel
+#: grazed only by the far tail of a neighbour's footprint (e.g. beside a dropped flying pixel)
+#: has no colour of its own.
+ZBUFFER_MIN_WEIGHT = 0.02
+#: z-buffer: a point owns the cells within this distance (pixels, per axis): the one it falls in.
+OWN_DISTANCE = 0.5
 
 _CPU_POINTS_PER_CHUNK = 1 << 21
 _CUDA_POINTS_PER_CHUNK = 1 << 24
+_CPU_POINTS_PER_BAND = 1 << 18
+#: Where points that must reach no pixel are moved (clamped into the canvas padding).
+_FAR_AWAY = -1.0e9
 
 ProgressFn = Callable[[int, int], None]
 
 
 # --------------------------------------------------------------------------------------------
-# Input checks
+# Small public helpers
+# --------------------------------------------------------------------------------------------
+
+
+def scale_intrinsics(K: torch.Tensor, from_size: Tuple[int, int], to_size: Tuple[int, int]) -> torch.Tensor:
+    """Intrinsics ``[..., 3, 3]`` of the same camera for an image resized from ``from_size`` to
+    ``to_size`` (``(height, width)``; pixel centres at integer coordinates):
+    ``fx' = fx * sx``, ``cx' = (cx + 0.5) * sx - 0.5``, likewise for y."""
+    (h0, w0), (h1, w1) = from_size, to_size
+    sx, sy = w1 / w0, h1 / h0
+    S = torch.tensor([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return (S.to(K.device) @ K.double()).float()
+
+
+def _window_reduce(x: torch.Tensor, width: int, left: int, reduce) -> torch.Tensor:
+    """``reduce`` (``torch.maximum``/``torch.minimum``) over ``width x width`` windows of the last
+    two dims: output ``[i, j]`` covers rows ``i - left .. i - left + width - 1`` (same for
+    columns); cells outside the array are ignored. Separable shifts: much faster on CPU than
+    ``max_pool2d`` with stride 1."""
+    for dim in (-1, -2):
+        out = x.clone()
+        size = x.shape[dim]
+        for d in range(-left, width - left):
+            if d == 0 or abs(d) >= size:
+                continue
+            if d > 0:
+                dst, src = out.narrow(dim, 0, size - d), x.narrow(dim, d, size - d)
+            else:
+                dst, src = out.narrow(dim, -d, size + d), x.narrow(dim, 0, size + d)
+            reduce(dst, src, out=dst)
+        x = out
+    return x
+
+
+def dilate_holes(hole_mask: torch.Tensor, kernel: int = CLEAN_HOLES_KERNEL) -> torch.Tensor:
+    """Grow the holes (1 = hole) of ``[T, H, W]`` masks by a ``kernel x kernel`` square.
+
+    Same as the official ``clean_points`` (``cv2.dilate`` with a ones kernel; pixels outside the
+    image do not count as holes).
+    """
+    return _window_reduce(hole_mask, kernel, kernel // 2, torch.maximum)
+
+
+# --------------------------------------------------------------------------------------------
+# Projection
+# --------------------------------------------------------------------------------------------
+
+
+def _pixel_axes(width: int, row0: int, rows: int, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    u = torch.arange(width, device=device, dtype=torch.float32).view(1, 1, width)
+    v = torch.arange(row0, row0 + rows, device=device, dtype=torch.float32).view(1, rows, 1)
+    return u, v
+
+
+class _OfficialCameraChain:
+    """``K_dst @ (T @ (d * inv(K_src) @ [u, v, 1]))`` evaluated like the official float32
+    ``compute_transformed_points``: every matmul row as ``((a0 x0 + a1 x1) + a2 x2) + ...`` in
+    order, which reproduces its bits. Terms whose coefficient is exactly 0 in every frame are
+    skipped and unit coefficients are not multiplied (both exact), decided once per chunk."""
+
+    def __init__(self, K_src: torch.Tensor, transforms: torch.Tensor, K_dst: torch.Tensor):
+        self.n = K_src.shape[0]
+        K_inv = torch.linalg.inv(K_src.float())
+        self.rays = [self._row(K_inv[:, i, :3]) for i in range(3)]
+        self.moves = [self._row(transforms[:, i, :4]) for i in range(3)]
+        self.intrinsics = [self._row(K_dst[:, i, :3]) for i in range(3)]
+
+    def _row(self, coefs: torch.Tensor):
+        """Per term: None (skip, all zero), 1.0 (all one) or the ``[n, 1, 1]`` coefficients."""
+        zero = (coefs == 0).all(dim=0).tolist()
+        one = (coefs == 1).all(dim=0).tolist()
+        return [None if z else (1.0 if o else coefs[:, j].reshape(-1, 1, 1)) for j, (z, o) in enumerate(zip(zero, one))]
+
+    @staticmethod
+    def _sum(row, values, frames: slice):
+        total = None
+        for coef, value in zip(row, values):
+            if coef is None:
+                continue
+            term = value if isinstance(coef, float) else coef[frames] * value
+            total = term if total is None else total + term
+        return total if total is not None else torch.zeros(1, 1, 1, device=values[0].device)
+
+    def project(self, depth: torch.Tensor, frames: slice, row0: int):
+        """``x, y, z`` ``[nb, hb, W]`` of ``depth`` = rows ``row0..`` of the chunk's ``frames``."""
+        nb, hb, W = depth.shape
+        u, v = _pixel_axes(W, row0, hb, depth.device)
+        one = torch.ones(1, 1, 1, device=depth.device)
+        rays = [self._sum(row, (u, v, one), frames) for row in self.rays]
+        cam = [depth if r.numel() == 1 and float(r.reshape(-1)[0]) == 1.0 else depth * r for r in rays]
+        moved = [self._sum(row, (*cam, one), frames) for row in self.moves]
+        p = [self._sum(row, moved, frames) for row in self.intrinsics]
+        z = p[2].expand(nb, hb, W)
+        # Official: coordinates = p[:2] / p[2]; flow = coordinates - grid; position = flow + grid.
+        x = ((p[0] / z) - u).add_(u)
+        y = ((p[1] / z) - v).add_(v)
+        return x.expand(nb, hb, W), y.expand(nb, hb, W), z
+
+
+class _ComposedCameraChain:
+    """The camera chain composed in float64 into ``p = d * M @ [u, v, 1] + b``: fewest
+    operations per point, as accurate as the official order (used by the z-buffer)."""
+
+    def __init__(self, K_src: torch.Tensor, transforms: torch.Tensor, K_dst: torch.Tensor):
+        M = K_dst.double() @ transforms[:, :3, :3].double() @ torch.linalg.inv(K_src.double())
+        self.M = M.float()
+        self.b = (K_dst.double() @ transforms[:, :3, 3:].double()).float()[:, :, 0]
+
+    def project(self, depth: torch.Tensor, frames: slice, row0: int):
+        nb, hb, W = depth.shape
+        u, v = _pixel_axes(W, row0, hb, depth.device)
+        M, b = self.M[frames], self.b[frames]
+        p = []
+        for i in range(3):
+            ray = M[:, i, 0].view(nb, 1, 1) * u + M[:, i, 1].view(nb, 1, 1) * v + M[:, i, 2].view(nb, 1, 1)
+            p.append(torch.addcmul(b[:, i].view(nb, 1, 1), depth, ray))
+        z = p[2]
+        return p[0].div_(z), p[1].div_(z), z
+
+
+def project_points(depth, K_src, transforms, K_dst=None, exact_official: bool = False):
+    """Where the pixels of source depth maps land in the target cameras.
+
+    ``depth`` ``[n, H, W]``, ``K_src``/``K_dst`` ``[n, 3, 3]``, ``transforms`` ``[n, 4, 4]``
+    (source → target camera). Returns target pixel coordinates ``x, y`` and target depth ``z``,
+    each float32 ``[n, H, W]`` (``z`` <= 0 behind the camera, where ``x, y`` are mirrored or
+    non-finite). ``exact_official`` repeats the official float32 operation order bit for bit;
+    otherwise the chain is composed once in float64 (fewer operations, as accurate).
+    """
+    chain = (_OfficialCameraChain if exact_official else _ComposedCameraChain)(
+        K_src.float(), transforms.float(), (K_src if K_dst is None else K_dst).float())
+    return chain.project(depth.float(), slice(None), 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Canvas
+# --------------------------------------------------------------------------------------------
+
+
+class _Canvas:
+    """Per-pixel accumulators of a chunk of ``n`` frames, flat and padded by ``pad`` pixels on
+    every side: weighted RGB sums + weight sum (``sums [4, n * plane]``) and, for the depth test,
+    the nearest depth of the points anchored at each cell (per footprint width). Points outside
+    the image are clamped into the padding, which is cropped away, so no point ever needs to be
+    filtered out."""
+
+    def __init__(self, n: int, height: int, width: int, pad: int, device):
+        self.n, self.height, self.width, self.pad = n, height, width, pad
+        self.row = width + 2 * pad
+        self.plane = (height + 2 * pad) * self.row
+        # Flat indices are formed in float (exact below 2**24 per frame), then made integers.
+        self.index_dtype = torch.float32 if self.plane < (1 << 24) else torch.float64
+        self.row_len = torch.tensor(float(self.row), dtype=self.index_dtype, device=device)
+        self.sums = torch.zeros(4, n * self.plane, device=device)
+        self.zmin = None  # z-buffer: nearest depth of the points owning each cell
+
+    def add_owner_depth(self, index: torch.Tensor, depth: torch.Tensor) -> None:
+        """z-buffer pass 1: keep the nearest ``depth`` of the points that own each cell."""
+        if self.zmin is None:
+            self.zmin = torch.full((self.n * self.plane,), math.inf, device=self.sums.device)
+        self.zmin.scatter_reduce_(0, index.reshape(-1), depth.reshape(-1), reduce="amin")
+
+    def nearest_depth(self) -> torch.Tensor:
+        """Depth of the nearest surface at each cell ``[n * plane]``: the nearest point owning the
+        cell or one of its 8 neighbours (inf where there is none). Looking one cell around closes
+        the gaps between magnified points and keeps foreground edges sharp: a background point
+        beside a foreground one does not blend into it."""
+        if self.zmin is None:
+            return torch.full((self.n * self.plane,), math.inf, device=self.sums.device)
+        planes = self.zmin.view(self.n, self.height + 2 * self.pad, self.row)
+        return _window_reduce(planes, 3, 1, torch.minimum).reshape(-1)
+
+    def cell_index(self, col: torch.Tensor, row: torch.Tensor, frames, offset: int = 0) -> torch.Tensor:
+        """Flat indices (same shape) of canvas cells ``(col + offset, row + offset)``: ``col``,
+        ``row`` integral floats ``[nb, ...]`` of chunk frames ``frames`` (a slice, or a per-point
+        frame index tensor for gathered points)."""
+        flat = torch.addcmul(col.to(self.index_dtype), row.to(self.index_dtype), self.row_len).long()
+        if isinstance(frames, slice):
+            nb = flat.shape[0]
+            flat += (frames.start or 0) * self.plane + offset * (self.row + 1)
+            if nb > 1:
+                flat += (torch.arange(nb, device=flat.device) * self.plane).view(nb, *([1] * (flat.ndim - 1)))
+        else:
+            flat += frames * self.plane + offset * (self.row + 1)
+        return flat
+
+    def add(self, index: torch.Tensor, weight: torch.Tensor, colors: Sequence[torch.Tensor]) -> None:
+        """Accumulate ``weight`` and ``colour * weight`` at ``index`` (all the same shape)."""
+        flat_index = index.reshape(-1)
+        self.sums[3].index_add_(0, flat_index, weight.reshape(-1))
+        for k in range(3):
+            self.sums[k].index_add_(0, flat_index, (colors[k] * weight).reshape(-1))
+
+    def crop(self, flat: torch.Tensor) -> torch.Tensor:
+        """``[..., n * plane]`` → ``[..., n, H, W]`` without the padding."""
+        p = self.pad
+        shaped = flat.reshape(*flat.shape[:-1], self.n, self.height + 2 * p, self.row)
+        return shaped[..., p : p + self.height, p : p + self.width]
+
+    def resolve(self, images: Optional[torch.Tensor] = None, holes: Optional[torch.Tensor] = None,
+                min_weight: float = 0.0):
+        """Average colours ``[n, H, W, 3]`` (0..1, holes 0) and hole mask ``[n, H, W]``, written
+        into ``images`` / ``holes`` when given (same device), else returned as new tensors.
+        A pixel is a hole when its weight sum is 0 (or below ``min_weight``)."""
+        sums = self.crop(self.sums)
+        weight = sums[3]
+        if images is None:
+            images = torch.empty(self.n, self.height, self.width, 3, device=weight.device)
+            holes = torch.empty(self.n, self.height, self.width, device=weight.device)
+        rgb = images.permute(3, 0, 1, 2)
+        torch.div(sums[:3], weight, out=rgb)  # holes: 0 / 0 = NaN, set to 0 below
+        if min_weight > 0:
+            weak = weight < min_weight
+            rgb.masked_fill_(weak, 0.0)
+            holes.copy_(weak)
+        else:
+            torch.eq(weight, 0, out=holes)
+        rgb.nan_to_num_(0.0, 0.0, 0.0).clamp_(0.0, 1.0)
+        return images, holes
+
+
+def _floor_in_canvas(coord: torch.Tensor, low: float, high: float):
+    """``floor(coord)`` clamped to ``[low, high]`` (NaN → ``low``) and the fraction ``coord - floor``."""
+    lower = torch.floor(coord)
+    frac = coord - lower
+    return lower.nan_to_num_(nan=low).clamp_(low, high), frac
+
+
+# --------------------------------------------------------------------------------------------
+# Official splat
+# --------------------------------------------------------------------------------------------
+
+
+def _official_log_depth(z: torch.Tensor) -> torch.Tensor:
+    """``log(1 + clamp(z, 0, 1000))`` as the official code computes it."""
+    return torch.log(z.clamp(0.0, OFFICIAL_DEPTH_CLAMP).add_(1.0))
+
+
+def _splat_official(canvas: _Canvas, x, y, z, colors, log_max, frames) -> None:
+    """Official bilinear splat of points ``x, y, z`` ``[nb, ...]`` (colours: 3 tensors like them)
+    of chunk frames ``frames``; ``log_max`` ``[nb, 1, ...]``: per-frame max of the log depth."""
+    inv_weight = _official_log_depth(z).div_(log_max).mul_(OFFICIAL_DEPTH_SHARPNESS).exp_()  # "depth_weights"
+    # Official: position + 1 (a one-pixel border), its floor and ceil. Floors outside [0, W]
+    # reach no visible pixel; they are clamped into the two-pixel padding (canvas col = floor + 1).
+    col, fx = _floor_in_canvas(x + 1.0, -1.0, canvas.width + 1.0)
+    row, fy = _floor_in_canvas(y + 1.0, -1.0, canvas.height + 1.0)
+    base = canvas.cell_index(col, row, frames, offset=1)
+    del col, row
+    # Integral coordinate: ceil == floor, so the "ceil" corner (weight 1 - 0) lands on the floor
+    # pixel too: weight 2 there, fx == 0 on the next pixel.
+    wx = torch.stack([(1.0 - fx).masked_fill_(fx == 0, 2.0), fx])
+    wy = torch.stack([(1.0 - fy).masked_fill_(fy == 0, 2.0), fy]).div_(inv_weight)
+    del inv_weight, fx, fy
+    # all four corners at once, [dx, dy, ...] in the official order nw, sw, ne, se
+    weight = wx.unsqueeze(1) * wy.unsqueeze(0)
+    shift = torch.tensor([[0, canvas.row], [1, canvas.row + 1]], device=base.device)
+    canvas.add(base + shift.view(2, 2, *([1] * base.ndim)), weight, colors)
+
+
+def _footprint_offsets(width: int) -> Tuple[int, float]:
+    """A tent of radius R covers ``width = ceil(2R)`` cells per axis: for an even width the
+    cells ``floor(x) - (width/2 - 1) .. floor(x) + width/2``, for an odd width the cells
+    ``round(x) - (width-1)/2 .. round(x) + (width-1)/2``. Returns (first offset, anchor shift)."""
+    if width % 2 == 0:
+        return -(width // 2 - 1), 0.0
+    return -(width // 2), 0.5
+
+
+def _tent_weights(frac: torch.Tensor, width: int, inv_radius) -> torch.Tensor:
+    """Tent weights ``max(0, 1 - |cell - x| / R)`` of the ``width`` cells of one axis, stacked
+    ``[width, ...]``; ``frac = x + shift - anchor`` (``inv_radius`` None: R = 1, bilinear)."""
+    if width == 2 and inv_radius is None:
+        return torch.stack([1.0 - frac, frac])
+    first, shift = _footprint_offsets(width)
+    cells = torch.arange(first, first + width, device=frac.device, dtype=frac.dtype) + shift
+    d = (frac.unsqueeze(0) - cells.view(-1, *([1] * frac.ndim))).abs_()
+    if inv_radius is not None:
+        d.mul_(inv_radius)
+    return d.neg_().add_(1.0).clamp_(min=0.0)
+
+
+#: Footprint entries (points x cells) processed at once for magnified points.
+_FOOTPRINT_ENTRIES = 1 << 22
+
+
+class _PointGroup:
+    """Points of a band splatted with one footprint width (cells per axis): either all points of
+    the band (``members`` marks those to splat, the others are moved away) or gathered ones."""
+
+    def __init__(self, width: int, x, y, z, frames, members=None, inv_radius=None, sel=None):
+        self.width, self.x, self.y, self.z, self.frames = width, x, y, z, frames
+        self.members, self.inv_radius, self.sel = members, inv_radius, sel
+        self._anchor = None
+
+    def anchor(self, canvas: _Canvas):
+        """Flat index of each point's anchor cell (its footprint spans ``width`` cells from
+        there, see :func:`_footprint_offsets`) and its fractional position from it."""
+        if self._anchor is None:
+            w = self.width
+            shift = _footprint_offsets(w)[1]
+            gx = self.x if self.members is None else torch.where(self.members, self.x, _FAR_AWAY)
+            # cells span anchor - h .. anchor + h (h = w // 2): anchors outside [-h - 1, size + h]
+            # reach no visible pixel and are clamped into the padding (which is w + 1 wide)
+            h = w // 2
+            col, fx = _floor_in_canvas(gx + shift if shift else gx, -h - 1.0, canvas.width + h)
+            row, fy = _floor_in_canvas(self.y + shift if shift else self.y, -h - 1.0, canvas.height + h)
+            self._anchor = canvas.cell_index(col, row, self.frames, offset=canvas.pad), fx, fy
+        return self._anchor
+
+    def footprint(self, canvas: _Canvas):
+        """Flat index and tent weight of every footprint cell, ``[width, width, ...points]``."""
+        w = self.width
+        base, fx, fy = self.anchor(canvas)
+        wx, wy = _tent_weights(fx, w, self.inv_radius), _tent_weights(fy, w, self.inv_radius)
+        first = _footprint_offsets(w)[0]
+        o = torch.arange(first, first + w, device=base.device)
+        cells = (o.view(-1, 1) + o.view(1, -1) * canvas.row).view(w, w, *([1] * base.ndim))
+        return base + cells, wx.unsqueeze(1) * wy.unsqueeze(0), (wx, wy)
+
+    def owned_cells(self, canvas: _Canvas):
+        """Cells whose depth test this group's points decide, and the point depth for each (inf
+        for the other footprint cells): the cell a point falls in, or for a magnified point (tent
+        radius R > 1) the cells within ``R - 1/8`` of it (half the spacing of its neighbours), so
+        its surface stays closed. A point does not decide the depth of cells it only grazes with
+        the tail of its footprint (see :meth:`_Canvas.nearest_depth` for the neighbourhood)."""
+        if self.width == 2 and self.inv_radius is None:  # the cell it falls in
+            base, fx, fy = self.anchor(canvas)
+            return base + (fx >= 0.5) + (fy >= 0.5) * canvas.row, self.z
+        index, _, (wx, wy) = self.footprint(canvas)
+        inv_r = self.inv_radius
+        if inv_r is None:
+            floor_weight = 1.0 - OWN_DISTANCE
+        else:
+            radius = 1.0 / inv_r if isinstance(inv_r, float) else inv_r.reciprocal()
+            core = radius - 0.125
+            core = max(core, OWN_DISTANCE) if isinstance(core, float) else core.clamp_(min=OWN_DISTANCE)
+            floor_weight = 1.0 - core * inv_r
+        inside = (wx >= floor_weight).unsqueeze(1) & (wy >= floor_weight).unsqueeze(0)
+        return index, torch.where(inside, self.z, math.inf)
+
+
+class _ZBufferBand:
+    """One band of points for the two z-buffer passes: positions, depth, depth for the test,
+    colours, which points to splat and their tent radii (None: 1, a float, or per point)."""
+
+    def __init__(self, frames: slice, x, y, z, z_test, colors, keep, radius, size):
+        self.frames, self.z_test, self.colors = frames, z_test, colors
+        self.groups = self._group(x, y, z, keep, radius, size)
+
+    def _group(self, x, y, z, keep, radius, size) -> List[_PointGroup]:
+        """Most points use a plain bilinear 2x2 footprint; magnified ones are gathered per width."""
+        if radius is None:
+            return [_PointGroup(2, x, y, z, self.frames, keep)]
+        if isinstance(radius, float):
+            w = math.ceil(2 * radius)
+            return [_PointGroup(w, x, y, z, self.frames, keep, None if w == 2 else 1.0 / radius)]
+        widths = torch.ceil(radius * 2)
+        if float(widths.max()) <= 2:
+            return [_PointGroup(2, x, y, z, self.frames, keep)]
+        groups = [_PointGroup(2, x, y, z, self.frames, keep & (widths <= 2))]
+        flat = [t.reshape(-1) for t in (x, y, z, radius)]
+        height, width = size
+        for w in range(3, int(widths.max()) + 1):
+            sel = torch.nonzero((keep & (widths == w)).reshape(-1)).squeeze(1)
+            gx, gy = flat[0][sel], flat[1][sel]
+            visible = (gx > -w - 1) & (gx < width + w) & (gy > -w - 1) & (gy < height + w)
+            sel = sel[visible]
+            for piece in sel.split(max(1, _FOOTPRINT_ENTRIES // (w * w))):
+                frames = torch.div(piece, x[0].numel(), rounding_mode="floor") + self.frames.start
+                groups.append(_PointGroup(w, flat[0][piece], flat[1][piece], flat[2][piece], frames,
+                                          inv_radius=1.0 / flat[3][piece], sel=piece))
+        return groups
+
+    def nearest_depth(self, canvas: _Canvas) -> None:
+        """Pass 1: the depth of the points at the cells they own (see :meth:`_PointGroup.owned_cells`)."""
+        for group in self.groups:
+            canvas.add_owner_depth(*group.owned_cells(canvas))
+
+    def blend_front(self, canvas: _Canvas, limit: torch.Tensor) -> None:
+        """Pass 2: accumulate contributions whose ``z_test`` <= ``limit`` at their pixel."""
+        for group in self.groups:
+            if group.sel is None:
+                z_test, colors = self.z_test, self.colors
+            else:
+                z_test = self.z_test.reshape(-1)[group.sel]
+                colors = [c.reshape(-1)[group.sel] for c in self.colors]
+            index, weight, _ = group.footprint(canvas)
+            canvas.add(index, weight.masked_fill_(z_test > limit.take(index), 0.0), colors)
+
+
+def _neighbour_depth_step(z: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Largest ``|z|`` difference from each point of ``[n, h, W]`` grids to its 4 neighbours
+    when both are kept (same surface); 0 without such neighbours."""
+    step = torch.zeros_like(z)
+    for dim in (1, 2):
+        a = (slice(None),) * dim + (slice(1, None),)
+        b = (slice(None),) * dim + (slice(None, -1),)
+        d = torch.where(keep[a] & keep[b], (z[a] - z[b]).abs_(), 0.0)
+        step[a] = torch.maximum(step[a], d)
+        step[b] = torch.maximum(step[b], d)
+    return step.nan_to_num_(0.0, 0.0, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Point-level entry point
+# --------------------------------------------------------------------------------------------
+
+
+def splat_points(
+    x, y, z, colors, size: Tuple[int, int], mode: str = "official", *,
+    keep=None, radius=None, depth_tolerance: float = 0.02, normalize: bool = True,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Splat projected points into ``n`` images of ``size = (height, width)``.
+
+    - ``x, y``: target pixel coordinates, ``z``: target depth, float32 ``[n, P]`` (or ``[n, h, w]``);
+      ``colors`` ``[n, ..., 3]`` in 0..1.
+    - ``official``: bilinear, official exp depth weights (max over each frame's points), no
+      depth test; ``keep``/``radius`` unused.
+    - ``zbuffer``: tent footprints of ``radius`` (``[n, ...]`` >= 1; default 1 = bilinear), hard
+      depth test with relative ``depth_tolerance``; ``keep`` (bool ``[n, ...]``) selects points.
+    - ``normalize=True``: returns ``(images [n, h, w, 3] in 0..1 with holes 0, hole_mask [n, h, w])``;
+      ``False``: the accumulators ``(weighted colour sums [n, h, w, 3], weight sums [n, h, w])``.
+    """
+    if mode not in MODES:
+        raise TrajCrafterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    height, width = size
+    n = z.shape[0]
+    chans = [colors[..., k] for k in range(3)]
+    frames = slice(0, n)
+    if mode == "official":
+        canvas = _Canvas(n, height, width, 2, z.device)
+        log_max = _official_log_depth(z).reshape(n, -1).amax(dim=1).view(n, *([1] * (z.ndim - 1)))
+        _splat_official(canvas, x, y, z, chans, log_max, frames)
+    else:
+        widest = 2 if radius is None else math.ceil(2 * float(radius.max()))
+        canvas = _Canvas(n, height, width, widest + 1, z.device)
+        keep = torch.ones_like(z, dtype=torch.bool) if keep is None else keep
+        band = _ZBufferBand(frames, x, y, z, z, chans, keep, radius, size)
+        band.nearest_depth(canvas)
+        band.blend_front(canvas, canvas.nearest_depth().mul_(1.0 + depth_tolerance))
+    if normalize:
+        return canvas.resolve(min_weight=ZBUFFER_MIN_WEIGHT if mode == "zbuffer" else 0.0)
+    sums = canvas.crop(canvas.sums)
+    return sums[:3].permute(1, 2, 3, 0), sums[3]
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+
+def _bands(n: int, height: int, width: int, device) -> List[Tuple[slice, slice]]:
+    """``(frames, rows)`` slices a chunk is processed in: the whole chunk on CUDA, bands of about
+    ``_CPU_POINTS_PER_BAND`` points (within one frame) on CPU so the temporaries stay in cache."""
+    if torch.device(device).type != "cpu":
+        return [(slice(0, n), slice(0, height))]
+    rows = max(1, min(height, _CPU_POINTS_PER_BAND // width))
+    return [(slice(j, j + 1), slice(r, min(height, r + rows))) for j in range(n) for r in range(0, height, rows)]
+
+
+def _halo(rows: slice, height: int, margin: int) -> slice:
+    return slice(max(0, rows.start - margin), min(height, rows.stop + margin))
+
+
+def _magnification(K_src: torch.Tensor, K_dst: torch.Tensor) -> torch.Tensor:
+    """Per frame ``[n, 1, 1]``: how many target pixels one source pixel spans at equal depth."""
+    ratio = torch.maximum(K_dst[:, 0, 0] / K_src[:, 0, 0], K_dst[:, 1, 1] / K_src[:, 1, 1])
+    return ratio.view(-1, 1, 1)
+
+
+class _RenderSettings:
+    def __init__(self, mode, clean_holes, splat_radius, max_splat_radius, near, depth_tolerance,
+                 drop_flying_pixels, flying_threshold):
+        self.mode, self.clean_holes = mode, bool(clean_holes)
+        self.splat_radius, self.max_splat_radius = splat_radius, float(max_splat_radius)
+        self.near, self.depth_tolerance = float(near), float(depth_tolerance)
+        self.drop_flying_pixels, self.flying_threshold = bool(drop_flying_pixels), float(flying_threshold)
+
+    @property
+    def padding(self) -> int:
+        """Canvas padding for the widest z-buffer footprint (``ceil(2 R)`` cells, plus one)."""
+        radius = self.max_splat_radius if self.splat_radius == "auto" else float(self.splat_radius)
+        return math.ceil(2 * radius) + 1
+
+
+def _render_chunk_official(rgb, depth, Ks, Tr, Kd, out_size, device) -> _Canvas:
+    n, H, W = depth.shape
+    chain = _OfficialCameraChain(Ks, Tr, Kd)
+    bands = _bands(n, H, W, device)
+    projected = []
+    z_max = torch.full((n,), -math.inf, device=device)
+    for frames, rows in bands:  # the depth weights need each frame's largest depth first
+        x, y, z = chain.project(depth[frames, rows], frames, rows.start)
+        z_max[frames] = torch.maximum(z_max[frames], z.amax(dim=(1, 2)))
+        projected.append((x, y, z))
+    log_max = _official_log_depth(z_max).view(n, 1, 1)
+    canvas = _Canvas(n, out_size[0], out_size[1], 2, device)
+    for (frames, rows), (x, y, z) in zip(bands, projected):
+        colors = [rgb[frames, rows, :, k] for k in range(3)]
+        _splat_official(canvas, x, y, z, colors, log_max[frames], frames)
+    return canvas
+
+
+def _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s: _RenderSettings) -> _Canvas:
+    n, H, W = depth.shape
+    chain = _ComposedCameraChain(Ks, Tr, Kd)
+    x, y, z = (torch.empty_like(depth) for _ in range(3))
+    bands = _bands(n, H, W, device)
+    for frames, rows in bands:
+        x[frames, rows], y[frames, rows], z[frames, rows] = chain.project(depth[frames, rows], frames, rows.start)
+    magnification = _magnification(Ks, Kd)
+    canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device)
+    work = []
+    for frames, rows in bands:
+        # flying pixels and depth steps need neighbours: use the band plus a 2-row halo, then crop
+        halo = _halo(rows, H, 2)
+        inner = slice(rows.start - halo.start, rows.stop - halo.start)
+        keep = z[frames, halo] > s.near
+        if s.drop_flying_pixels:
+            keep &= ~flying_pixel_mask(depth[frames, halo], s.flying_threshold)
+        # A point passes the depth test up to one step of its own surface behind the nearest
+        # depth (plus the tolerance): slanted surfaces blend instead of aliasing.
+        z_test = z[frames, rows] - _neighbour_depth_step(z[frames, halo], keep)[:, inner]
+        keep = keep[:, inner]
+        if s.splat_radius == "auto":
+            m = (depth[frames, rows] / z[frames, rows]).mul_(magnification[frames])
+            radius = m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius).masked_fill_(~keep, 1.0)
+        else:
+            radius = None if float(s.splat_radius) == 1.0 else float(s.splat_radius)
+        colors = [rgb[frames, rows, :, k] for k in range(3)]
+        band = _ZBufferBand(frames, x[frames, rows], y[frames, rows], z[frames, rows], z_test, colors, keep, radius, out_size)
+        band.nearest_depth(canvas)
+        work.append(band)
+    limit = canvas.nearest_depth().mul_(1.0 + s.depth_tolerance)
+    for band in work:
+        band.blend_front(canvas, limit)
+    return canvas
+
+
+def _render(frames, depths, source_index, K_src, transforms, K_dst, out_size, chunk_size, progress, device,
+            s: _RenderSettings) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Validated inputs → renders. Output frame t uses source frame ``source_index[t]`` (or t)."""
+    T = transforms.shape[0]
+    H, W = frames.shape[1:3]
+    Ho, Wo = out_size
+    images = torch.empty(T, Ho, Wo, 3, device=frames.device)
+    holes = torch.empty(T, Ho, Wo, device=frames.device)
+    if chunk_size is None:
+        budget = _CUDA_POINTS_PER_CHUNK if device.type == "cuda" else _CPU_POINTS_PER_CHUNK
+        chunk_size = max(1, budget // (H * W))
+    with torch.no_grad():
+        for start in range(0, T, chunk_size):
+            stop = min(T, start + chunk_size)
+            if source_index is None:
+                pick = slice(start, stop)
+            else:
+                idx = source_index[start:stop].to(frames.device)
+                first = int(idx[0])
+                contiguous = bool((idx == torch.arange(first, first + len(idx), device=idx.device)).all())
+                pick = slice(first, first + len(idx)) if contiguous else idx
+            rgb, depth = frames[pick].to(device), depths[pick].to(device)
+            Ks, Tr, Kd = (m[start:stop].to(device) for m in (K_src, transforms, K_dst))
+            if s.mode == "official":
+                canvas = _render_chunk_official(rgb, depth, Ks, Tr, Kd, out_size, device)
+            else:
+                canvas = _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s)
+            in_place = images.device == torch.device(device)
+            min_weight = ZBUFFER_MIN_WEIGHT if s.mode == "zbuffer" else 0.0
+            if in_place:
+                image, hole = canvas.resolve(images[start:stop], holes[start:stop], min_weight)
+            else:
+                image, hole = canvas.resolve(min_weight=min_weight)
+            del canvas
+            if s.clean_holes:
+                grown = dilate_holes(hole)
+                image.mul_((1.0 - grown).unsqueeze(-1))
+                hole.copy_(grown)
+            if not in_place:
+                images[start:stop] = image
+                holes[start:stop] = hole
+            if progress is not None:
+                progress(stop, T)
+    return images, holes
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
 # --------------------------------------------------------------------------------------------
 
 
@@ -97,8 +704,8 @@ def _as_size(size, default: Tuple[int, int]) -> Tuple[int, int]:
     if size is None:
         return default
     try:
-        h, w = (int(s) for s in size)
-        ok = (h, w) == tuple(size)
+        h, w = (int(v) for v in size)
+        ok = [h, w] == [float(v) for v in size]
     except (TypeError, ValueError):
         ok = False
     if not ok or h < 2 or w < 2:
@@ -106,321 +713,27 @@ def _as_size(size, default: Tuple[int, int]) -> Tuple[int, int]:
     return h, w
 
 
-def scale_intrinsics(K: torch.Tensor, from_size: Tuple[int, int], to_size: Tuple[int, int]) -> torch.Tensor:
-    """Intrinsics ``[..., 3, 3]`` of the same camera for an image resized from ``from_size`` to
-    ``to_size`` (``(height, width)``; pixel centres at integer coordinates):
-    ``fx' = fx * sx``, ``cx' = (cx + 0.5) * sx - 0.5``, likewise for y."""
-    (h0, w0), (h1, w1) = from_size, to_size
-    sx, sy = w1 / w0, h1 / h0
-    S = torch.tensor([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    return (S.to(K.device) @ K.double()).float()
+def _settings(mode, clean_holes, chunk_size, splat_radius, max_splat_radius, near, depth_tolerance,
+              drop_flying_pixels, flying_threshold) -> _RenderSettings:
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-
-def _default_chunk_size(device: torch.device, points_per_frame: int) -> int:
-    budget = _CUDA_POINTS_PER_CHUNK if device.type == "cuda" else _CPU_POINTS_PER_CHUNK
-    return max(1, budget // max(1, points_per_frame))
-
-
-# --------------------------------------------------------------------------------------------
-# Hole cleanup
-# --------------------------------------------------------------------------------------------
-
-
-def dilate_holes(hole_mask: torch.Tensor, kernel: int = CLEAN_HOLES_KERNEL) -> torch.Tensor:
-    """Grow holes (1 = hole) of ``[T, H, W]`` masks by a ``kernel x kernel`` square.
-
-    Same as the official ``clean_points`` (``cv2.dilate`` with a ones kernel; pixels outside the
-    image do not count as holes).
-    """
-    pad = kernel // 2
-    return F.max_pool2d(hole_mask.unsqueeze(1), kernel, stride=1, padding=pad).squeeze(1)
-
-
-# --------------------------------------------------------------------------------------------
-# Projection
-# --------------------------------------------------------------------------------------------
-
-
-class _Projection:
-    """Target pixel coordinates ``x, y`` and target depth ``z`` of every point of a chunk.
-
-    All are float32 ``[n, H, W]``; ``z`` is the third camera coordinate after the transform
-    (negative behind the camera).
-    """
-
-    def __init__(self, depth: torch.Tensor, K_src: torch.Tensor, transforms: torch.Tensor, K_dst: torch.Tensor):
-        n, H, W = depth.shape
-        dev = depth.device
-        # Compose in float64: pixel (u, v, 1) * depth -> target homogeneous pixel p = d * M @ (u, v, 1) + b.
-        K_src_inv = torch.linalg.inv(K_src.double())
-        R = transforms[:, :3, :3].double()
-        t = transforms[:, :3, 3:].double()
-        M = (K_dst.double() @ R @ K_src_inv).float()  # [n, 3, 3]
-        b = (K_dst.double() @ t).float()[:, :, 0]  # [n, 3]
-        u = torch.arange(W, device=dev, dtype=torch.float32).view(1, 1, W)
-        v = torch.arange(H, device=dev, dtype=torch.float32).view(1, H, 1)
-        coords = []
-        for i in range(3):
-            ray = M[:, i, 0].view(n, 1, 1) * u + M[:, i, 1].view(n, 1, 1) * v + M[:, i, 2].view(n, 1, 1)
-            coords.append(torch.addcmul(b[:, i].view(n, 1, 1), depth, ray))
-        px, py, self.z = coords
-        self.x = px.div_(self.z)
-        self.y = py.div_(self.z)
-
-
-# --------------------------------------------------------------------------------------------
-# Splatting
-# --------------------------------------------------------------------------------------------
-
-
-class _Canvas:
-    """Accumulators for one chunk: per target pixel the weight sum, the weighted RGB sum and
-    (z-buffer) the nearest depth, on a canvas padded by ``pad`` pixels on each side plus one
-    trash row where out-of-view contributions go (so no compaction is needed)."""
-
-    def __init__(self, n: int, height: int, width: int, pad: int, device: torch.device, with_depth: bool):
-        self.n, self.height, self.width, self.pad = n, height, width, pad
-        self.row = width + 2 * pad
-        self.plane = (height + 2 * pad) * self.row
-        self.frames_end = n * self.plane
-        # Footprint shifts reach at most ``pad`` rows/columns either way from the trash index.
-        self.trash = self.frames_end + pad * (self.row + 1)
-        size = self.trash + (pad + 1) * (self.row + 1)
-        self.sums = torch.zeros(4, size, device=device)  # r, g, b, weight
-        self.zmin = torch.full((size,), math.inf, device=device) if with_depth else None
-
-    def base_index(self, x0: torch.Tensor, y0: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Flat canvas index of pixel ``(x0, y0)`` (float, integral) of each point's own frame;
-        invalid points go to the trash row."""
-        n = x0.shape[0]
-        frame_offset = torch.arange(n, device=x0.device).view(n, *([1] * (x0.ndim - 1))) * self.plane
-        flat = (y0 + self.pad) * self.row + (x0 + self.pad)
-        flat = torch.where(valid, flat, 0.0).long() + frame_offset
-        return torch.where(valid, flat, self.trash)
-
-    def add(self, index: torch.Tensor, weight: torch.Tensor, colors: Sequence[torch.Tensor]) -> None:
-        """Accumulate ``weight`` and ``weight * colour`` at flat ``index`` (all 1-D)."""
-        self.sums[3].index_add_(0, index, weight)
-        for k in range(3):
-            self.sums[k].index_add_(0, index, colors[k] * weight)
-
-    def crop(self, flat: torch.Tensor) -> torch.Tensor:
-        """``[..., n * plane]`` → ``[..., n, H, W]`` without the padding."""
-        p = self.pad
-        shaped = flat[..., : self.frames_end].reshape(*flat.shape[:-1], self.n, self.height + 2 * p, self.row)
-        return shaped[..., p : p + self.height, p : p + self.width]
-
-    def resolve(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Average colours ``[n, H, W, 3]`` (0..1, holes 0) and hole mask ``[n, H, W]``."""
-        sums = self.crop(self.sums)
-        weight = sums[3]
-        covered = weight > 0
-        rgb = torch.where(covered, sums[:3] / weight, 0.0).clamp_(0.0, 1.0)
-        return rgb.permute(1, 2, 3, 0), (~covered).float()
-
-
-def _splat_official(canvas: _Canvas, proj: _Projection, colors: Sequence[torch.Tensor]) -> None:
-    """Bilinear splat with the official exp depth weights (see module docstring)."""
-    n = proj.z.shape[0]
-    log_z = torch.log1p(proj.z.clamp(0.0, OFFICIAL_DEPTH_CLAMP))
-    log_max = log_z.reshape(n, -1).amax(dim=1).clamp_min(1e-12).view(n, 1, 1)
-    weight = torch.exp(log_z.mul_(-OFFICIAL_DEPTH_SHARPNESS).div_(log_max)).reshape(-1)
-    del log_z
-
-    x, y = proj.x.reshape(-1), proj.y.reshape(-1)
-    x0, y0 = torch.floor(x), torch.floor(y)
-    fx, fy = x - x0, y - y0
-    # A point contributes to visible pixels iff its floor pixel is in [-1, W-1] x [-1, H-1]
-    # (NaN from z == 0 fails these tests).
-    valid = (x0 >= -1) & (x0 <= canvas.width - 1) & (y0 >= -1) & (y0 <= canvas.height - 1)
-    base = canvas.base_index(x0.view_as(proj.x), y0.view_as(proj.y), valid.view_as(proj.x)).reshape(-1)
-    del x0, y0, valid
-    # Official floor/ceil weights: at an integral coordinate ceil == floor, so both x corners
-    # (weights 1 - 0 and 1 - 0) land on the floor pixel: weight 2 there, 0 on the next one.
-    wx = (1.0 - fx + (fx == 0).float(), fx)
-    wy = (1.0 - fy + (fy == 0).float(), fy)
-    for dy in (0, 1):
-        w_row = weight * wy[dy]
-        for dx in (0, 1):
-            index = base + (dy * canvas.row + dx) if (dx or dy) else base
-            canvas.add(index, w_row * wx[dx], colors)
-
-
-def _splat_radius_per_point(
-    proj: _Projection, keep: torch.Tensor, splat_radius, max_splat_radius: float, edge_threshold: float, depth: torch.Tensor
-) -> torch.Tensor:
-    """Tent radius (target pixels, >= 1) of every point ``[n, H, W]``.
-
-    ``auto``: half the largest step, in target pixels, to a right/down neighbour of the same
-    surface (neighbours across a depth edge or culled are ignored), plus half a pixel; so the
-    footprints of neighbouring points overlap and no pinholes open, while disocclusions stay.
-    """
-    if splat_radius != "auto":
-        return torch.full_like(proj.z, float(splat_radius))
-    log_d = torch.log(depth)
-    stretch = torch.zeros_like(proj.z)
-    for dim in (1, 2):
-        a = [slice(None)] * 3
-        b = [slice(None)] * 3
-        a[dim], b[dim] = slice(1, None), slice(None, -1)
-        a, b = tuple(a), tuple(b)
-        step = torch.maximum((proj.x[a] - proj.x[b]).abs(), (proj.y[a] - proj.y[b]).abs())
-        same_surface = ((log_d[a] - log_d[b]).abs() <= edge_threshold) & keep[a] & keep[b]
-        step = torch.where(same_surface, step, 0.0).nan_to_num_(0.0)
-        stretch[a] = torch.maximum(stretch[a], step)
-        stretch[b] = torch.maximum(stretch[b], step)
-    radius = stretch.mul_(0.5).add_(0.5).clamp_(1.0, max_splat_radius)
-    return torch.where(keep, radius, 1.0)
-
-
-def _splat_zbuffer(
-    canvas: _Canvas,
-    proj: _Projection,
-    colors: Sequence[torch.Tensor],
-    keep: torch.Tensor,
-    radius: torch.Tensor,
-    depth_tolerance: float,
-) -> None:
-    """Two passes over tent footprints: nearest depth per pixel, then the weighted average of
-    the contributions within ``depth_tolerance`` (relative) of it."""
-    x, y, z = proj.x.reshape(-1), proj.y.reshape(-1), proj.z.reshape(-1)
-    keep, radius = keep.reshape(-1), radius.reshape(-1)
-    frame = torch.arange(proj.z.shape[0], device=z.device).repeat_interleave(proj.z[0].numel())
-    reach = torch.ceil(radius)
-    max_reach = int(reach.max()) if reach.numel() else 1
-
-    groups = []
-    for k in range(1, max_reach + 1):
-        members = keep & (reach == k)
-        if k == 1 and bool(members.all()):
-            sel = None  # the common case: every point is a plain bilinear splat, no gather needed
-        else:
-            sel = torch.nonzero(members).squeeze(1)
-            if sel.numel() == 0:
-                continue
-        groups.append((k, sel))
-
-    def footprint(k: int, sel):
-        """Yield (flat index, tent weight) of every pixel in the footprint of the group's points."""
-        gx, gy, r, fr = (x, y, radius, frame) if sel is None else (x[sel], y[sel], radius[sel], frame[sel])
-        x0, y0 = torch.floor(gx), torch.floor(gy)
-        fx, fy = gx - x0, gy - y0
-        valid = (x0 >= -k) & (x0 <= canvas.width + k - 2) & (y0 >= -k) & (y0 <= canvas.height + k - 2)
-        flat = (y0 + canvas.pad) * canvas.row + (x0 + canvas.pad)
-        base = torch.where(valid, flat, 0.0).long() + fr * canvas.plane
-        base = torch.where(valid, base, canvas.trash)
-        inv_r = 1.0 / r
-        offsets = range(-(k - 1), k + 1)
-        wx = [(1.0 - (fx - o).abs() * inv_r).clamp_(min=0.0) for o in offsets]
-        wy = [(1.0 - (fy - o).abs() * inv_r).clamp_(min=0.0) for o in offsets]
-        for j, oy in enumerate(offsets):
-            for i, ox in enumerate(offsets):
-                shift = oy * canvas.row + ox
-                yield (base + shift if shift else base), wy[j] * wx[i]
-
-    for k, sel in groups:  # pass 1: nearest depth per pixel
-        gz = z if sel is None else z[sel]
-        for index, w in footprint(k, sel):
-            canvas.zmin.scatter_reduce_(0, index, torch.where(w > 0, gz, math.inf), reduce="amin")
-    for k, sel in groups:  # pass 2: average what survives the depth test
-        gz = z if sel is None else z[sel]
-        gcolors = colors if sel is None else [c[sel] for c in colors]
-        for index, w in footprint(k, sel):
-            front = gz <= canvas.zmin[index] * (1.0 + depth_tolerance)
-            canvas.add(index, w * front, gcolors)
-
-
-# --------------------------------------------------------------------------------------------
-# Driver
-# --------------------------------------------------------------------------------------------
-
-
-def _render(
-    frames: torch.Tensor,
-    depths: torch.Tensor,
-    source_index: Optional[torch.Tensor],
-    K_src: torch.Tensor,
-    transforms: torch.Tensor,
-    K_dst: torch.Tensor,
-    out_size: Tuple[int, int],
-    mode: str,
-    clean_holes: bool,
-    chunk_size: Optional[int],
-    progress: Optional[ProgressFn],
-    device: torch.device,
-    splat_radius,
-    max_splat_radius: float,
-    near: float,
-    depth_tolerance: float,
-    drop_flying_pixels: bool,
-    flying_threshold: float,
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Validated inputs → renders. Output frame t uses source frame ``source_index[t]`` (or t)."""
-    T = transforms.shape[0]
-    H, W = frames.shape[1:3]
-    Ho, Wo = out_size
-    out_device = frames.device
-    images = torch.empty(T, Ho, Wo, 3, device=out_device)
-    holes = torch.empty(T, Ho, Wo, device=out_device)
-    step = chunk_size or _default_chunk_size(device, H * W)
-    if mode == "official":
-        pad = 1
-    else:
-        reach = math.ceil(max_splat_radius if splat_radius == "auto" else float(splat_radius))
-        pad = 2 * reach - 1
-    with torch.no_grad():
-        for start in range(0, T, step):
-            stop = min(T, start + step)
-            idx = torch.arange(start, stop) if source_index is None else source_index[start:stop]
-            idx = idx.to(frames.device)
-            rgb = frames.index_select(0, idx).to(device)
-            depth = depths.index_select(0, idx).to(device)
-            proj = _Projection(depth, K_src[start:stop].to(device), transforms[start:stop].to(device), K_dst[start:stop].to(device))
-            canvas = _Canvas(stop - start, Ho, Wo, pad, device, with_depth=mode == "zbuffer")
-            colors = [rgb[..., k].reshape(-1) for k in range(3)]
-            if mode == "official":
-                _splat_official(canvas, proj, colors)
-            else:
-                keep = proj.z > near
-                if drop_flying_pixels:
-                    keep &= ~flying_pixel_mask(depth, flying_threshold)
-                radius = _splat_radius_per_point(proj, keep, splat_radius, max_splat_radius, flying_threshold, depth)
-                _splat_zbuffer(canvas, proj, colors, keep, radius, depth_tolerance)
-            del proj
-            image, hole = canvas.resolve()
-            del canvas
-            if clean_holes:
-                hole = dilate_holes(hole)
-                image = image * (1.0 - hole).unsqueeze(-1)
-            images[start:stop] = image
-            holes[start:stop] = hole
-            if progress is not None:
-                progress(stop, T)
-    return images, holes
-
-
-def _check_options(mode, chunk_size, splat_radius, max_splat_radius, near, depth_tolerance, flying_threshold):
     if mode not in MODES:
         raise TrajCrafterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise TrajCrafterError(f"chunk_size must be a positive number of frames (or None), got {chunk_size!r}.")
-    if splat_radius != "auto":
-        try:
-            r = float(splat_radius)
-        except (TypeError, ValueError):
-            r = float("nan")
-        if not (r >= 1.0 and math.isfinite(r)):
-            raise TrajCrafterError(f"splat_radius must be 'auto' or a number of pixels >= 1, got {splat_radius!r}.")
-        if r > 16:
-            raise TrajCrafterError(f"splat_radius {r} is too large (max 16 pixels).")
-    if not (1.0 <= float(max_splat_radius) <= 16.0):
+    if not (number(max_splat_radius) and 1.0 <= max_splat_radius <= 16.0):
         raise TrajCrafterError(f"max_splat_radius must be in [1, 16] pixels, got {max_splat_radius!r}.")
-    if not (math.isfinite(float(near)) and near >= 0):
+    if splat_radius != "auto" and not (number(splat_radius) and 1.0 <= splat_radius <= 16.0):
+        raise TrajCrafterError(f"splat_radius must be 'auto' or a number of pixels in [1, 16], got {splat_radius!r}.")
+    if not (number(near) and near >= 0):
         raise TrajCrafterError(f"near must be a distance >= 0, got {near!r}.")
-    if not (0.0 <= float(depth_tolerance) < 1.0):
+    if not (number(depth_tolerance) and 0.0 <= depth_tolerance < 1.0):
         raise TrajCrafterError(f"depth_tolerance must be a relative depth in [0, 1), got {depth_tolerance!r}.")
-    if not float(flying_threshold) > 0:
+    if not (number(flying_threshold) and flying_threshold > 0):
         raise TrajCrafterError(f"flying_threshold must be > 0, got {flying_threshold!r}.")
+    return _RenderSettings(mode, clean_holes, splat_radius, max_splat_radius, near, depth_tolerance,
+                           drop_flying_pixels, flying_threshold)
 
 
 def render_views(
@@ -445,27 +758,29 @@ def render_views(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Render frame ``t`` of ``frames``/``depths`` from camera ``transforms[t]``.
 
-    - ``frames`` float32 ``[T, H, W, 3]`` in 0..1 (or uint8); ``depths`` ``[T, H, W]`` > 0.
+    - ``frames`` float32 ``[T, H, W, 3]`` in 0..1 (or uint8); ``depths`` ``[T, H, W]``, finite, > 0.
     - ``K_src`` ``[3, 3]`` or ``[T, 3, 3]``: intrinsics of the source frames (pixels at H x W).
-    - ``transforms`` ``[T, 4, 4]``: source-camera → target-camera (``X_dst = T @ X_src``, OpenCV
+    - ``transforms`` ``[T, 4, 4]``: source camera → target camera (``X_dst = T @ X_src``, OpenCV
       axes); for the official pipeline ``pose_t @ inv(pose_s)``.
-    - ``K_dst`` ``[3, 3]`` or ``[T, 3, 3]`` at the render size; default ``K_src`` rescaled to ``size``.
-    - ``mode``: ``"official"`` (the official bilinear exp-weighted splat, default) or ``"zbuffer"``.
+    - ``K_dst`` ``[3, 3]`` or ``[T, 3, 3]`` in pixels at the render size; default ``K_src``
+      (rescaled to ``size`` when that differs from the source size).
+    - ``mode``: ``"official"`` (the official splat, default) or ``"zbuffer"``; see the module doc.
     - ``clean_holes``: the official ``--mask`` cleanup (5x5 dilation of the holes).
     - ``size``: ``(height, width)`` of the render, default the source size.
-    - ``chunk_size``: frames per batch (bounds memory); default by a point budget per device.
+    - ``chunk_size``: frames per batch (bounds memory); default from a point budget per device.
     - ``progress``: called as ``progress(frames_done, total)`` after each chunk.
     - ``device``: where to compute; default the device of ``frames``. Results are returned on
       the device of ``frames``.
-    - zbuffer only: ``splat_radius`` (``"auto"`` or a fixed tent radius in pixels, 1 = bilinear),
-      ``max_splat_radius``, ``near`` (cull points with target z <= near), ``depth_tolerance``
-      (relative depth band that still blends with the nearest point), ``drop_flying_pixels`` and
-      ``flying_threshold`` (log-depth jump that marks a depth edge).
+    - zbuffer only: ``splat_radius`` (``"auto"``: grows with magnification, or a fixed tent
+      radius in pixels, 1 = bilinear), ``max_splat_radius``, ``near`` (cull points with target
+      depth <= near), ``depth_tolerance`` (relative depth band that blends with the nearest
+      point), ``drop_flying_pixels`` and ``flying_threshold`` (log-depth jump marking a depth edge).
 
     Returns ``images`` float32 ``[T, h, w, 3]`` in 0..1 (holes 0) and ``hole_mask`` float32
     ``[T, h, w]`` (1 = hole).
     """
-    _check_options(mode, chunk_size, splat_radius, max_splat_radius, near, depth_tolerance, flying_threshold)
+    s = _settings(mode, clean_holes, chunk_size, splat_radius, max_splat_radius, near, depth_tolerance,
+                  drop_flying_pixels, flying_threshold)
     frames = as_frames(frames, "frames")
     depths = as_depth(depths, "depths", like=frames).to(frames.device)
     T, H, W = depths.shape
@@ -476,10 +791,7 @@ def render_views(
         K_dst = K_src if out_size == (H, W) else scale_intrinsics(K_src, (H, W), out_size)
     K_dst = as_intrinsics(K_dst, "K_dst", count=T)
     compute_device = torch.device(device) if device is not None else frames.device
-    return _render(
-        frames, depths, None, K_src, transforms, K_dst, out_size, mode, clean_holes, chunk_size, progress,
-        compute_device, splat_radius, max_splat_radius, near, depth_tolerance, drop_flying_pixels, flying_threshold,
-    )
+    return _render(frames, depths, None, K_src, transforms, K_dst, out_size, chunk_size, progress, compute_device, s)
 
 
 def render_trajectory(
@@ -489,42 +801,40 @@ def render_trajectory(
     clean_holes: bool = False,
     *,
     size: Optional[Tuple[int, int]] = None,
-    **options,
+    chunk_size: Optional[int] = None,
+    progress: Optional[ProgressFn] = None,
+    device: Optional[Union[str, torch.device]] = None,
+    splat_radius: Union[str, float] = "auto",
+    max_splat_radius: float = 4.0,
+    near: float = 1e-3,
+    depth_tolerance: float = 0.02,
+    drop_flying_pixels: bool = True,
+    flying_threshold: float = DEFAULT_FLYING_THRESHOLD,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Render every output frame of a :class:`~trajcrafter_core.camera.Trajectory`.
 
-    Output frame ``i`` lifts source frame ``trajectory.source_index[i]`` of ``point_cloud`` and
-    renders it with ``trajectory.transforms[i]`` / ``trajectory.K_dst[i]``. The lifting
-    intrinsics are ``trajectory.K_src[i]`` (rescaled from the trajectory's size to the point
-    cloud's size when they differ). The render size is ``size`` if given (``K_dst`` rescaled to
-    it), else the trajectory's size. Source frames are gathered chunk by chunk, so a schedule
-    that repeats one frame (bullet time) costs no extra memory. ``options`` are those of
-    :func:`render_views` (chunk_size, progress, device, zbuffer settings).
+    Output frame ``i`` lifts source frame ``trajectory.source_index[i]`` of ``point_cloud`` with
+    ``trajectory.K_src[i]`` (rescaled from the trajectory's size to the cloud's size when they
+    differ) and renders it with ``trajectory.transforms[i]`` / ``trajectory.K_dst[i]``; build the
+    trajectory with the point cloud's intrinsics. The render size is ``size`` if given (``K_dst``
+    rescaled to it), else the trajectory's size. Source frames are gathered chunk by chunk, so a
+    schedule that repeats one frame (bullet time) costs no extra memory. Other options as in
+    :func:`render_views`.
     """
     if not isinstance(point_cloud, PointCloud):
         raise TrajCrafterError(f"point_cloud must be a PointCloud, got {type(point_cloud).__name__}.")
     for attr in ("source_index", "transforms", "K_src", "K_dst", "height", "width"):
         if not hasattr(trajectory, attr):
             raise TrajCrafterError(f"trajectory must be a Trajectory (missing {attr!r}), got {type(trajectory).__name__}.")
-    chunk_size = options.pop("chunk_size", None)
-    progress = options.pop("progress", None)
-    device = options.pop("device", None)
-    zopts = dict(splat_radius="auto", max_splat_radius=4.0, near=1e-3, depth_tolerance=0.02,
-                 drop_flying_pixels=True, flying_threshold=DEFAULT_FLYING_THRESHOLD)
-    unknown = set(options) - set(zopts)
-    if unknown:
-        raise TrajCrafterError(f"render_trajectory got unknown option(s) {sorted(unknown)}.")
-    zopts.update(options)
-    _check_options(mode, chunk_size, zopts["splat_radius"], zopts["max_splat_radius"], zopts["near"],
-                   zopts["depth_tolerance"], zopts["flying_threshold"])
-
+    s = _settings(mode, clean_holes, chunk_size, splat_radius, max_splat_radius, near, depth_tolerance,
+                  drop_flying_pixels, flying_threshold)
     source_index = torch.as_tensor(trajectory.source_index).long().reshape(-1)
     n = source_index.shape[0]
     if n == 0 or int(source_index.min()) < 0 or int(source_index.max()) >= point_cloud.num_frames:
+        span = f"[{int(source_index.min())}, {int(source_index.max())}]" if n else "nothing"
         raise TrajCrafterError(
-            f"trajectory.source_index must pick frames in [0, {point_cloud.num_frames}) of the point "
-            f"cloud, got values in [{int(source_index.min()) if n else '-'}, {int(source_index.max()) if n else '-'}]."
-            " Build the trajectory for this clip's frame count."
+            f"trajectory.source_index must pick frames in [0, {point_cloud.num_frames}) of the point cloud, "
+            f"got {span}. Build the trajectory for this clip's frame count."
         )
     traj_size = _as_size((trajectory.height, trajectory.width), (0, 0))
     out_size = _as_size(size, traj_size)
@@ -536,8 +846,5 @@ def render_trajectory(
     if out_size != traj_size:
         K_dst = scale_intrinsics(K_dst, traj_size, out_size)
     compute_device = torch.device(device) if device is not None else point_cloud.device
-    return _render(
-        point_cloud.frames, point_cloud.depths, source_index, K_src, transforms, K_dst, out_size, mode, clean_holes,
-        chunk_size, progress, compute_device, zopts["splat_radius"], zopts["max_splat_radius"], zopts["near"],
-        zopts["depth_tolerance"], zopts["drop_flying_pixels"], zopts["flying_threshold"],
-    )
+    return _render(point_cloud.frames, point_cloud.depths, source_index, K_src, transforms, K_dst, out_size,
+                   chunk_size, progress, compute_device, s)

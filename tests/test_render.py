@@ -1,0 +1,312 @@
+"""Renderer behaviour against independent expectations: analytic planes, hand-computed splat
+weights, hand-made masks. No reference implementation is imported."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trajcrafter_core import render
+from trajcrafter_core.errors import TrajCrafterError
+from trajcrafter_core.render import dilate_holes, render_views, splat_points
+
+H, W, F = 24, 32, 64.0  # power-of-two focal: the analytic shifts below are exact in float32
+K = torch.tensor([[F, 0.0, (W - 1) / 2], [0.0, F, (H - 1) / 2], [0.0, 0.0, 1.0]])
+MODES = ["official", "zbuffer"]
+
+
+def translation(tx=0.0, ty=0.0, tz=0.0, T=1):
+    m = torch.eye(4)
+    m[:3, 3] = torch.tensor([tx, ty, tz])
+    return m.expand(T, 4, 4).clone()
+
+
+def textured(T=1, h=H, w=W, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(T, h, w, 3, generator=g)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_identity_transform_reproduces_the_image_without_holes(mode):
+    frames = textured(T=2)
+    v = torch.arange(H, dtype=torch.float32).view(1, H, 1)
+    depths = (2.0 + 0.01 * v).expand(2, H, W).contiguous()  # smooth, no depth edges
+    images, holes = render_views(frames, depths, K, translation(T=2), mode=mode)
+    assert images.shape == (2, H, W, 3) and holes.shape == (2, H, W)
+    assert float(holes.max()) == 0.0
+    torch.testing.assert_close(images, frames, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_plane_translation_shifts_by_fx_tx_over_z_integer(mode):
+    Z, shift = 4.0, 5  # tx = shift * Z / fx
+    frames = textured()
+    images, holes = render_views(frames, torch.full((1, H, W), Z), K, translation(tx=shift * Z / F), mode=mode)
+    torch.testing.assert_close(images[:, :, shift:], frames[:, :, :-shift], atol=1e-5, rtol=0)
+    expected_holes = torch.zeros(1, H, W)
+    expected_holes[:, :, :shift] = 1.0
+    assert torch.equal(holes, expected_holes)
+    assert float(images[:, :, :shift].abs().max()) == 0.0  # holes are black
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_plane_translation_fractional_shift_is_bilinear(mode):
+    Z, shift = 3.0, 2.5  # every point lands half way between two pixels
+    frames = textured(seed=1)
+    images, holes = render_views(frames, torch.full((1, H, W), Z), K, translation(tx=shift * Z / F), mode=mode)
+    # pixel p receives the points from p - 3 and p - 2 with weights 1/2 each
+    expected = 0.5 * (frames[:, :, :-3] + frames[:, :, 1:-2])
+    torch.testing.assert_close(images[:, :, 3:], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(images[:, :, 2], frames[:, :, 0], atol=1e-5, rtol=0)  # only one point
+    assert torch.equal(holes[0, :, :2], torch.ones(H, 2)) and float(holes[0, :, 2:].max()) == 0.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_plane_vertical_translation(mode):
+    Z, shift = 2.0, 3
+    frames = textured(seed=2)
+    images, holes = render_views(frames, torch.full((1, H, W), Z), K, translation(ty=-shift * Z / F), mode=mode)
+    torch.testing.assert_close(images[:, :-shift], frames[:, shift:], atol=1e-5, rtol=0)  # moves up
+    assert float(holes[0, -shift:].min()) == 1.0 and float(holes[0, :-shift].max()) == 0.0
+
+
+def test_single_point_bilinear_weights_official():
+    x, y, z = torch.tensor([[3.25]]), torch.tensor([[2.5]]), torch.tensor([[2.0]])
+    colour = torch.tensor([[[1.0, 0.5, 0.0]]])
+    sums, weights = splat_points(x, y, z, colour, (6, 8), "official", normalize=False)
+    # Official depth weight: 1 / exp(50 * log(1 + z) / max(log(1 + z))) = exp(-50) for one point.
+    dw = math.exp(-50.0)
+    expected = torch.zeros(1, 6, 8, dtype=torch.float64)
+    expected[0, 2, 3] = 0.75 * 0.5 * dw  # (1 - 0.25) * (1 - 0.5)
+    expected[0, 2, 4] = 0.25 * 0.5 * dw
+    expected[0, 3, 3] = 0.75 * 0.5 * dw
+    expected[0, 3, 4] = 0.25 * 0.5 * dw
+    torch.testing.assert_close(weights.double(), expected, rtol=1e-5, atol=0)
+    torch.testing.assert_close(sums.double(), expected.unsqueeze(-1) * colour[0, 0].double(), rtol=1e-5, atol=0)
+    images, holes = splat_points(x, y, z, colour, (6, 8), "official")
+    assert int((holes == 0).sum()) == 4
+    torch.testing.assert_close(images[0, 3, 4], colour[0, 0])
+
+
+def test_integral_projection_puts_all_four_corners_on_one_pixel_official():
+    # floor == ceil at integral coordinates: weight 4 on that pixel, none on the neighbours
+    _, weights = splat_points(torch.tensor([[3.0]]), torch.tensor([[2.0]]), torch.tensor([[2.0]]),
+                              torch.ones(1, 1, 3), (6, 8), "official", normalize=False)
+    assert int((weights > 0).sum()) == 1
+    torch.testing.assert_close(weights[0, 2, 3].double(), torch.tensor(4 * math.exp(-50.0), dtype=torch.float64), rtol=1e-5, atol=0)
+
+
+def test_single_point_bilinear_weights_zbuffer():
+    _, weights = splat_points(torch.tensor([[3.25]]), torch.tensor([[2.5]]), torch.tensor([[2.0]]),
+                              torch.ones(1, 1, 3), (6, 8), "zbuffer", normalize=False)
+    expected = torch.zeros(1, 6, 8)
+    expected[0, 2:4, 3] = 0.375
+    expected[0, 2:4, 4] = 0.125
+    torch.testing.assert_close(weights, expected)
+
+
+def test_exp_depth_weights_prefer_the_nearer_point_official():
+    x, y = torch.tensor([[5.0, 5.0]]), torch.tensor([[4.0, 4.0]])
+    z = torch.tensor([[2.0, 4.0]])
+    colours = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])  # near red, far blue
+    images, holes = splat_points(x, y, z, colours, (8, 10), "official")
+    # weights 1 / exp(50 * log(1 + z) / log(5)): the far one is exp(-50 * (1 - log 3 / log 5)) times smaller
+    ratio = math.exp(-50.0 * (1.0 - math.log(3.0) / math.log(5.0)))
+    red = 1.0 / (1.0 + ratio)
+    torch.testing.assert_close(images[0, 4, 5], torch.tensor([red, 0.0, 1.0 - red]), atol=1e-6, rtol=0)
+    assert red > 0.9999 and float(holes[0, 4, 5]) == 0.0
+    images_z, _ = splat_points(x, y, z, colours, (8, 10), "zbuffer")
+    torch.testing.assert_close(images_z[0, 4, 5], torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_dilate_holes_on_a_hand_made_mask():
+    mask = torch.zeros(1, 9, 10)
+    mask[0, 4, 5] = 1.0
+    mask[0, 0, 0] = 1.0
+    expected = torch.zeros(1, 9, 10)
+    expected[0, 2:7, 3:8] = 1.0  # 5x5 around (4, 5)
+    expected[0, 0:3, 0:3] = 1.0  # clipped at the border (outside pixels are not holes)
+    assert torch.equal(dilate_holes(mask), expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_clean_holes_dilates_and_blanks(mode):
+    Z, shift = 4.0, 5
+    frames = textured(seed=3)
+    args = (frames, torch.full((1, H, W), Z), K, translation(tx=shift * Z / F))
+    plain, _ = render_views(*args, mode=mode)
+    images, holes = render_views(*args, mode=mode, clean_holes=True)
+    expected = torch.zeros(1, H, W)
+    expected[:, :, : shift + 2] = 1.0  # the 5-wide hole strip grows by 2 columns
+    assert torch.equal(holes, expected)
+    assert float(images[:, :, : shift + 2].abs().max()) == 0.0
+    torch.testing.assert_close(images[:, :, shift + 2 :], plain[:, :, shift + 2 :])
+
+
+def _behind_camera_scene():
+    """Left half red at depth 1, right half green at depth 5; the camera steps 2 back... forward:
+    z -= 2 puts the red half behind the camera (z = -1), the green half stays in front (z = 3)."""
+    frames = torch.zeros(1, H, W, 3)
+    frames[:, :, : W // 2, 0] = 1.0
+    frames[:, :, W // 2 :, 1] = 1.0
+    depths = torch.full((1, H, W), 5.0)
+    depths[:, :, : W // 2] = 1.0
+    return frames, depths, translation(tz=-2.0)
+
+
+def test_points_behind_the_camera_official_keeps_them_mirrored():
+    frames, depths, tr = _behind_camera_scene()
+    images, holes = render_views(frames, depths, K, tr, mode="official")
+    # A point at z = -1 projects through the centre: pixel (u, v) -> (2 cx - u, 2 cy - v), and
+    # clamping z to 0 gives it the largest weight, so it wins over the points in front.
+    mirrored = frames.flip(1, 2)
+    right = slice(W // 2, None)
+    torch.testing.assert_close(images[:, :, right], mirrored[:, :, right], atol=1e-5, rtol=0)
+    assert float(holes[:, :, right].max()) == 0.0
+
+
+def test_points_behind_the_camera_zbuffer_culls_them():
+    frames, depths, tr = _behind_camera_scene()
+    images, holes = render_views(frames, depths, K, tr, mode="zbuffer")
+    assert float(images[..., 0].max()) == 0.0  # no red anywhere
+    covered = holes == 0
+    assert int(covered.sum()) > H * W // 4
+    assert bool((images[..., 1][covered] > 0.99).all())  # what is covered is the green plane
+
+
+def _foreground_over_background(fg_depth, bg_depth, width=160, height=48, f=100.0, cols=(40, 80)):
+    """Blue background plane, red foreground square (rows 12..35, ``cols``)."""
+    frames = torch.zeros(1, height, width, 3)
+    frames[..., 2] = 1.0
+    depths = torch.full((1, height, width), bg_depth)
+    fg = (slice(None), slice(12, 36), slice(*cols))
+    frames[fg] = torch.tensor([1.0, 0.0, 0.0])  # red foreground square
+    depths[fg] = fg_depth
+    Kf = torch.tensor([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
+    return frames, depths, Kf
+
+
+def test_zbuffer_background_does_not_bleed_into_the_foreground():
+    # The camera moves so the foreground shifts 60 px and the background 50 px: 10 columns of
+    # background points end up behind the foreground square.
+    frames, depths, Kf = _foreground_over_background(100.0, 120.0)
+    tr = translation(tx=60.0 * 100.0 / 100.0)
+    inner = (0, slice(12 + 2, 36 - 2), slice(100 + 2, 140 - 2))  # target foreground minus a margin
+    red = torch.tensor([1.0, 0.0, 0.0])
+    images, holes = render_views(frames, depths, Kf, tr, mode="zbuffer")
+    assert float(holes[inner].max()) == 0.0
+    torch.testing.assert_close(images[inner], red.expand_as(images[inner]), atol=1e-5, rtol=0)
+    # The official splat has no depth test: the background leaks in with exp depth weights
+    # that differ little between depths 100 and 120.
+    official, _ = render_views(frames, depths, Kf, tr, mode="official")
+    assert float((official[inner] - red).abs().max()) > 0.05
+
+
+def test_zbuffer_auto_radius_closes_pinholes_of_a_forward_move():
+    frames = textured(seed=4)
+    depths = torch.full((1, H, W), 4.0)
+    tr = translation(tz=-2.6)  # magnifies x 4 / 1.4 = 2.9: bilinear footprints leave gaps
+    _, holes_auto = render_views(frames, depths, K, tr, mode="zbuffer")
+    _, holes_r1 = render_views(frames, depths, K, tr, mode="zbuffer", splat_radius=1)
+    _, holes_official = render_views(frames, depths, K, tr, mode="official")
+    assert float(holes_auto.max()) == 0.0
+    assert float(holes_r1.mean()) > 0.1 and float(holes_official.mean()) > 0.1
+
+
+def test_zbuffer_auto_radius_hides_the_background_behind_a_magnified_foreground():
+    frames, depths, Kf = _foreground_over_background(3.0, 8.0, width=64, height=48, f=50.0, cols=(20, 44))
+    tr = translation(tz=-1.8)  # foreground magnified x 2.5, background x 1.3
+    # Background points next to the square's right edge (12.5 px from the centre) land 16 px
+    # from the centre, well inside the magnified square (30 px): columns 48..58.
+    centre = (0, slice(20, 28), slice(48, 58))
+    auto, holes = render_views(frames, depths, Kf, tr, mode="zbuffer")
+    assert float(holes[centre].max()) == 0.0
+    assert float(auto[centre][..., 2].max()) == 0.0  # no blue shows through the red square
+    official, _ = render_views(frames, depths, Kf, tr, mode="official")
+    assert float(official[centre][..., 2].max()) > 0.5  # through the official splat's pinholes it does
+
+
+def test_render_size_and_default_target_intrinsics():
+    # A colour ramp c(u) = u / W rendered at half size with K rescaled: pixel u' sees source u = 2u' + 0.5
+    ramp = (torch.arange(W, dtype=torch.float32) / W).view(1, 1, W, 1).expand(1, H, W, 3).contiguous()
+    for mode in MODES:
+        images, holes = render_views(ramp, torch.full((1, H, W), 3.0), K, translation(), mode=mode, size=(H // 2, W // 2))
+        assert images.shape == (1, H // 2, W // 2, 3)
+        assert float(holes.max()) == 0.0
+        expected = (2 * torch.arange(W // 2, dtype=torch.float32) + 0.5) / W
+        torch.testing.assert_close(images[0, 4, 1:-1, 0], expected[1:-1], atol=1e-5, rtol=0)
+
+
+def test_chunking_and_progress_do_not_change_the_result():
+    T = 5
+    frames = textured(T=T, seed=5)
+    depths = 2.0 + torch.rand(T, H, W)
+    tr = translation(tx=0.1, ty=-0.05, T=T)
+    calls = []
+    for mode in MODES:
+        whole, holes = render_views(frames, depths, K, tr, mode=mode)
+        parts, holes_c = render_views(frames, depths, K, tr, mode=mode, chunk_size=2,
+                                      progress=lambda done, total: calls.append((done, total)))
+        torch.testing.assert_close(parts, whole)
+        assert torch.equal(holes, holes_c)
+    assert calls == [(2, 5), (4, 5), (5, 5)] * 2
+
+
+def test_per_frame_transforms_and_intrinsics():
+    T = 3
+    frames = textured(T=T, seed=6)
+    depths = torch.full((T, H, W), 4.0)
+    tr = torch.cat([translation(tx=s * 4.0 / F) for s in (0, 2, 4)])
+    images, holes = render_views(frames, depths, torch.stack([K] * T), tr, K_dst=K)
+    for t, s in enumerate((0, 2, 4)):
+        torch.testing.assert_close(images[t, :, s:], frames[t, :, : W - s], atol=1e-5, rtol=0)
+        assert s == 0 or float(holes[t, :, :s].min()) == 1.0  # exact: F, Z, tx are powers of two
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_matches_cpu(mode):
+    frames = textured(T=3, seed=7)
+    depths = 2.0 + torch.rand(3, H, W)
+    tr = translation(tx=0.2, tz=-0.3, T=3)
+    cpu, holes_cpu = render_views(frames, depths, K, tr, mode=mode)
+    gpu, holes_gpu = render_views(frames.cuda(), depths.cuda(), K.cuda(), tr.cuda(), mode=mode)
+    assert gpu.device.type == "cuda"
+    assert float((holes_gpu.cpu() != holes_cpu).float().mean()) < 1e-3
+    both = (holes_cpu == 0) & (holes_gpu.cpu() == 0)
+    assert float((gpu.cpu() - cpu).abs().amax(-1)[both].max()) < 1e-3
+    # compute on the GPU, results come back to the inputs' device
+    via, _ = render_views(frames, depths, K, tr, mode=mode, device="cuda")
+    assert via.device.type == "cpu"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(depths=torch.full((1, H, W), float("nan"))), "NaN"),
+        (dict(depths=torch.full((1, H, W), float("inf"))), "NaN/inf"),
+        (dict(depths=torch.zeros(1, H, W)), "<= 0"),
+        (dict(depths=torch.ones(1, H, W + 1)), "shape"),
+        (dict(K_src=torch.zeros(3, 3)), "singular"),
+        (dict(K_dst=torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 0]])), "singular"),
+        (dict(transforms=torch.eye(4)[:3].unsqueeze(0)), r"\[T, 4, 4\]"),
+        (dict(transforms=torch.eye(4)), r"\[T, 4, 4\]"),
+        (dict(transforms=translation(T=2)), "T = 1"),
+        (dict(transforms=translation() * float("nan")), "NaN"),
+        (dict(mode="fancy"), "mode"),
+        (dict(size=(0, 5)), "size"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(splat_radius=0.5), "splat_radius"),
+    ],
+)
+def test_bad_inputs_raise_our_error(kwargs, match):
+    args = dict(frames=textured(), depths=torch.ones(1, H, W), K_src=K, transforms=translation())
+    args.update(kwargs)
+    with pytest.raises(TrajCrafterError, match=match):
+        render_views(**args)
+
+
+def test_modes_constant():
+    assert render.MODES == ("official", "zbuffer")
