@@ -30,13 +30,23 @@ def test_demo_writes_videos_and_preview_and_matches_ground_truth(tmp_path, capsy
     assert summary["covered_psnr_db"] > 20.0
 
 
-def test_static_camera_reproduces_the_source(tmp_path, capsys):
+@pytest.mark.parametrize("renderer", ["official", "zbuffer"])
+def test_static_camera_reproduces_the_source(tmp_path, capsys, renderer):
     rc = cli.main(["demo", "--out", str(tmp_path), "--frames", "5", "--height", "64", "--width", "96",
-                   "--preset", "static"])
+                   "--preset", "static", "--renderer", renderer])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["hole_fraction"] == 0.0
-    assert summary["covered_psnr_db"] > 40.0
+    if renderer == "official":
+        # Every point lands on its own pixel (no holes). The official float32 projection puts
+        # points ~1e-5 px off their pixel and its exp(50·log-depth) weights let a far point's tiny
+        # bilinear share win over a near one at depth edges, so edges bleed a little.
+        assert summary["hole_fraction"] == 0.0
+        assert summary["covered_psnr_db"] > 35.0
+    else:
+        # The z-buffer keeps the nearest point exactly; it drops flying pixels at depth edges,
+        # which leaves a thin band of holes there and nowhere else.
+        assert summary["hole_fraction"] < 0.1
+        assert summary["covered_psnr_db"] > 60.0
 
 
 def test_user_error_is_one_line_and_exit_code_2(tmp_path, capsys):
