@@ -310,3 +310,60 @@ def test_bad_inputs_raise_our_error(kwargs, match):
 
 def test_modes_constant():
     assert render.MODES == ("official", "zbuffer")
+
+
+def test_render_trajectory_picks_source_frames_and_sizes():
+    from trajcrafter_core import camera
+    from trajcrafter_core.pointcloud import PointCloud
+    from trajcrafter_core.render import render_trajectory
+
+    T = 3
+    frames = textured(T=T, seed=8)
+    depths = 3.0 + 0.1 * torch.arange(T, dtype=torch.float32).view(T, 1, 1).expand(T, H, W)
+    cloud = PointCloud(frames, depths, K)
+    path = torch.cat([translation(tx=s * 3.0 / F) for s in (0, 1, 2)])
+    traj = camera.make_trajectory("bullet", path, num_source_frames=T, height=H, width=W, K=K)
+    assert traj.source_index.tolist() == [T - 1] * T
+    for mode in MODES:
+        images, holes = render_trajectory(cloud, traj, mode=mode)
+        expected, expected_holes = render_views(frames[[T - 1] * T], depths[[T - 1] * T], K, traj.transforms,
+                                                traj.K_dst, mode=mode)
+        torch.testing.assert_close(images, expected)
+        assert torch.equal(holes, expected_holes)
+    # render size override: K_dst is rescaled with it
+    images, holes = render_trajectory(cloud, traj, mode="zbuffer", size=(2 * H, 2 * W))
+    assert images.shape == (T, 2 * H, 2 * W, 3) and float(holes[0].mean()) == 0.0
+    # a trajectory made for another size: its intrinsics are rescaled to the cloud's size
+    big = traj.rescaled(2 * H, 2 * W)
+    images_big, _ = render_trajectory(cloud, big, mode="zbuffer")
+    torch.testing.assert_close(images_big, images, atol=1e-5, rtol=0)
+
+
+def test_render_trajectory_rejects_a_schedule_for_another_clip():
+    from trajcrafter_core import camera
+    from trajcrafter_core.pointcloud import PointCloud
+    from trajcrafter_core.render import render_trajectory
+
+    cloud = PointCloud(textured(T=2), torch.ones(2, H, W), K)
+    traj = camera.make_trajectory("gradual", translation(T=5), num_source_frames=5, height=H, width=W, K=K)
+    with pytest.raises(TrajCrafterError, match="source_index"):
+        render_trajectory(cloud, traj)
+    with pytest.raises(TrajCrafterError, match="PointCloud"):
+        render_trajectory(textured(), traj)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_working_memory_does_not_grow_with_the_clip(mode):
+    from bench.profiling import cpu_peak_bytes
+
+    h, w = 48, 64
+    Kc = torch.tensor([[60.0, 0.0, 31.5], [0.0, 60.0, 23.5], [0.0, 0.0, 1.0]])
+
+    def working_bytes(T):
+        frames, depths = textured(T=T, h=h, w=w), 2.0 + torch.rand(T, h, w)
+        tr = translation(tx=0.1, tz=-0.2, T=T)
+        peak = cpu_peak_bytes(lambda: render_views(frames, depths, Kc, tr, mode=mode, chunk_size=2))
+        return peak - T * h * w * 4 * 4  # minus the outputs (images + hole mask)
+
+    short, long = working_bytes(2), working_bytes(12)
+    assert long < 1.2 * short + 64 * 1024

@@ -16,20 +16,22 @@ splats them into a target image with ``K_dst[t]``. Two modes:
     with the largest weight. An integral projection puts all four bilinear corners on one pixel
     (``floor == ceil`` in the official code). The released model was trained on these renders.
 ``zbuffer``
-    Hard depth test: a pixel averages (tent weights) only the points whose depth is within
-    ``depth_tolerance`` (relative) plus one depth step of their own surface of the nearest point
-    reaching it. Points with target depth <= ``near`` are culled, flying pixels at depth edges are
-    dropped (:func:`~trajcrafter_core.pointcloud.flying_pixel_mask`), and with
-    ``splat_radius="auto"`` each point's footprint grows with its magnification (focal ratio x
-    source depth / target depth) so zoom-ins and forward moves leave no pinholes and no
-    background shows through a magnified foreground.
+    Hard depth test in two passes. Pass 1 finds, per pixel, the nearest depth among the points
+    that fall in that pixel or one of its 8 neighbours. Pass 2 averages (tent weights) only the
+    points whose depth is within ``depth_tolerance`` (relative, default 5 %) of it, so a
+    background point never blends into a foreground pixel while slanted surfaces still blend
+    smoothly. Points with target depth <= ``near`` are culled, flying pixels
+    at depth edges are dropped (:func:`~trajcrafter_core.pointcloud.flying_pixel_mask`), pixels
+    reached only by the faint tail of a footprint are holes, and with ``splat_radius="auto"``
+    each point's footprint grows with its magnification (focal ratio x source depth / target
+    depth) so zoom-ins and forward moves leave no pinholes.
 
 Both return images in 0..1 with holes = 0 and a hole mask (1 = hole). ``clean_holes`` is the
 official ``--mask`` option: holes are dilated by a 5x5 square and the newly masked pixels zeroed.
 
 Memory and speed: frames are processed in chunks (default about 2 M points on CPU, 16 M on
 CUDA) with per-point temporaries only, so peak memory is inputs + outputs + a fixed amount
-whatever the clip length. On CPU each chunk is further cut into bands of about 256 K points
+whatever the clip length. On CPU each chunk is further cut into bands of about 128 K points
 that stay in cache while a few dozen elementwise operations run over them. All corners of all
 points accumulate with flat ``index_add_`` calls into one padded canvas per chunk; points
 outside the image are clamped into the padding (cropped away) instead of being filtered out.
@@ -73,12 +75,13 @@ AUTO_RADIUS_MARGIN = 0.125
 #: grazed only by the far tail of a neighbour's footprint (e.g. beside a dropped flying pixel)
 #: has no colour of its own.
 ZBUFFER_MIN_WEIGHT = 0.02
-#: z-buffer: a point owns the cells within this distance (pixels, per axis): the one it falls in.
+#: z-buffer: a point decides the depth test of the cells within this distance (pixels, per axis,
+#: before the 3x3 neighbourhood of :meth:`_Canvas.nearest_depth`): the cell it falls in.
 OWN_DISTANCE = 0.5
 
 _CPU_POINTS_PER_CHUNK = 1 << 21
 _CUDA_POINTS_PER_CHUNK = 1 << 24
-_CPU_POINTS_PER_BAND = 1 << 18
+_CPU_POINTS_PER_BAND = 1 << 17
 #: Where points that must reach no pixel are moved (clamped into the canvas padding).
 _FAR_AWAY = -1.0e9
 
@@ -194,14 +197,15 @@ class _ComposedCameraChain:
         self.M = M.float()
         self.b = (K_dst.double() @ transforms[:, :3, 3:].double()).float()[:, :, 0]
 
-    def project(self, depth: torch.Tensor, frames: slice, row0: int):
+    def project(self, depth: torch.Tensor, frames: slice, row0: int, out=None):
+        """``x, y, z`` ``[nb, hb, W]`` (written into ``out`` tensors when given)."""
         nb, hb, W = depth.shape
         u, v = _pixel_axes(W, row0, hb, depth.device)
         M, b = self.M[frames], self.b[frames]
         p = []
         for i in range(3):
             ray = M[:, i, 0].view(nb, 1, 1) * u + M[:, i, 1].view(nb, 1, 1) * v + M[:, i, 2].view(nb, 1, 1)
-            p.append(torch.addcmul(b[:, i].view(nb, 1, 1), depth, ray))
+            p.append(torch.addcmul(b[:, i].view(nb, 1, 1), depth, ray, out=None if out is None else out[i]))
         z = p[2]
         return p[0].div_(z), p[1].div_(z), z
 
@@ -295,15 +299,11 @@ class _Canvas:
         if images is None:
             images = torch.empty(self.n, self.height, self.width, 3, device=weight.device)
             holes = torch.empty(self.n, self.height, self.width, device=weight.device)
-        rgb = images.permute(3, 0, 1, 2)
-        torch.div(sums[:3], weight, out=rgb)  # holes: 0 / 0 = NaN, set to 0 below
-        if min_weight > 0:
-            weak = weight < min_weight
-            rgb.masked_fill_(weak, 0.0)
-            holes.copy_(weak)
-        else:
-            torch.eq(weight, 0, out=holes)
-        rgb.nan_to_num_(0.0, 0.0, 0.0).clamp_(0.0, 1.0)
+        covered = weight >= min_weight if min_weight > 0 else weight > 0
+        scale = torch.where(covered, weight.reciprocal(), 0.0)
+        rgb = (sums[:3] * scale).clamp_(0.0, 1.0)  # channel-first, contiguous
+        images.copy_(rgb.permute(1, 2, 3, 0))
+        torch.logical_not(covered, out=holes)
         return images, holes
 
 
@@ -378,7 +378,7 @@ class _PointGroup:
     def __init__(self, width: int, x, y, z, frames, members=None, inv_radius=None, sel=None):
         self.width, self.x, self.y, self.z, self.frames = width, x, y, z, frames
         self.members, self.inv_radius, self.sel = members, inv_radius, sel
-        self._anchor = None
+        self._anchor = self._own = None
 
     def anchor(self, canvas: _Canvas):
         """Flat index of each point's anchor cell (its footprint spans ``width`` cells from
@@ -395,11 +395,14 @@ class _PointGroup:
             self._anchor = canvas.cell_index(col, row, self.frames, offset=canvas.pad), fx, fy
         return self._anchor
 
-    def footprint(self, canvas: _Canvas):
-        """Flat index and tent weight of every footprint cell, ``[width, width, ...points]``."""
+    def footprint(self, canvas: _Canvas, keep=None):
+        """Flat index and tent weight of every footprint cell, ``[width, width, ...points]``
+        (weights of points not in ``keep`` zeroed)."""
         w = self.width
         base, fx, fy = self.anchor(canvas)
         wx, wy = _tent_weights(fx, w, self.inv_radius), _tent_weights(fy, w, self.inv_radius)
+        if keep is not None:
+            wy = wy * keep
         first = _footprint_offsets(w)[0]
         o = torch.arange(first, first + w, device=base.device)
         cells = (o.view(-1, 1) + o.view(1, -1) * canvas.row).view(w, w, *([1] * base.ndim))
@@ -412,8 +415,10 @@ class _PointGroup:
         its surface stays closed. A point does not decide the depth of cells it only grazes with
         the tail of its footprint (see :meth:`_Canvas.nearest_depth` for the neighbourhood)."""
         if self.width == 2 and self.inv_radius is None:  # the cell it falls in
-            base, fx, fy = self.anchor(canvas)
-            return base + (fx >= 0.5) + (fy >= 0.5) * canvas.row, self.z
+            if self._own is None:
+                base, fx, fy = self.anchor(canvas)
+                self._own = base + (fx >= 0.5) + (fy >= 0.5) * canvas.row
+            return self._own, self.z
         index, _, (wx, wy) = self.footprint(canvas)
         inv_r = self.inv_radius
         if inv_r is None:
@@ -431,32 +436,46 @@ class _ZBufferBand:
     """One band of points for the two z-buffer passes: positions, depth, depth for the test,
     colours, which points to splat and their tent radii (None: 1, a float, or per point)."""
 
-    def __init__(self, frames: slice, x, y, z, z_test, colors, keep, radius, size):
-        self.frames, self.z_test, self.colors = frames, z_test, colors
+    def __init__(self, frames: slice, x, y, z, colors, keep, radius, size):
+        self.frames, self.colors = frames, colors
         self.groups = self._group(x, y, z, keep, radius, size)
 
     def _group(self, x, y, z, keep, radius, size) -> List[_PointGroup]:
-        """Most points use a plain bilinear 2x2 footprint; magnified ones are gathered per width."""
+        """Most points use a plain bilinear 2x2 footprint; magnified ones are gathered per width.
+
+        ``radius``: None (1 everywhere), a float, a per-point tensor, or ``(indices, radii)`` of
+        the only points whose radius exceeds 1 (flat indices into the band).
+        """
         if radius is None:
             return [_PointGroup(2, x, y, z, self.frames, keep)]
         if isinstance(radius, float):
             w = math.ceil(2 * radius)
             return [_PointGroup(w, x, y, z, self.frames, keep, None if w == 2 else 1.0 / radius)]
-        widths = torch.ceil(radius * 2)
-        if float(widths.max()) <= 2:
+        if isinstance(radius, tuple):
+            sel, radii = radius
+        else:
+            big = keep & (radius > 1.0)
+            sel = torch.nonzero(big.reshape(-1)).squeeze(1)
+            radii = radius.reshape(-1)[sel]
+        if sel.numel() == 0:
             return [_PointGroup(2, x, y, z, self.frames, keep)]
-        groups = [_PointGroup(2, x, y, z, self.frames, keep & (widths <= 2))]
-        flat = [t.reshape(-1) for t in (x, y, z, radius)]
+        members = keep.clone()
+        members.view(-1)[sel] = False
+        groups = [_PointGroup(2, x, y, z, self.frames, members)]
+        flat = [t.reshape(-1)[sel] for t in (x, y, z)]
         height, width = size
-        for w in range(3, int(widths.max()) + 1):
-            sel = torch.nonzero((keep & (widths == w)).reshape(-1)).squeeze(1)
-            gx, gy = flat[0][sel], flat[1][sel]
-            visible = (gx > -w - 1) & (gx < width + w) & (gy > -w - 1) & (gy < height + w)
-            sel = sel[visible]
-            for piece in sel.split(max(1, _FOOTPRINT_ENTRIES // (w * w))):
-                frames = torch.div(piece, x[0].numel(), rounding_mode="floor") + self.frames.start
+        widths = torch.ceil(radii * 2)
+        for w in torch.unique(widths).tolist():
+            w = int(w)
+            pick = widths == w
+            gx, gy = flat[0][pick], flat[1][pick]
+            pick[pick.clone()] = (gx > -w - 1) & (gx < width + w) & (gy > -w - 1) & (gy < height + w)
+            idx = torch.nonzero(pick).squeeze(1)
+            for piece in idx.split(max(1, _FOOTPRINT_ENTRIES // (w * w))):
+                points = sel[piece]
+                frames = torch.div(points, x[0].numel(), rounding_mode="floor") + self.frames.start
                 groups.append(_PointGroup(w, flat[0][piece], flat[1][piece], flat[2][piece], frames,
-                                          inv_radius=1.0 / flat[3][piece], sel=piece))
+                                          inv_radius=1.0 / radii[piece], sel=points))
         return groups
 
     def nearest_depth(self, canvas: _Canvas) -> None:
@@ -465,28 +484,17 @@ class _ZBufferBand:
             canvas.add_owner_depth(*group.owned_cells(canvas))
 
     def blend_front(self, canvas: _Canvas, limit: torch.Tensor) -> None:
-        """Pass 2: accumulate contributions whose ``z_test`` <= ``limit`` at their pixel."""
+        """Pass 2: accumulate the contributions of points whose depth is <= ``limit``: tested at
+        the cell a plain bilinear point falls in, at every footprint cell of a magnified one."""
         for group in self.groups:
-            if group.sel is None:
-                z_test, colors = self.z_test, self.colors
+            colors = self.colors if group.sel is None else [c.reshape(-1)[group.sel] for c in self.colors]
+            if group.width == 2 and group.inv_radius is None:
+                own, _ = group.owned_cells(canvas)
+                index, weight, _ = group.footprint(canvas, keep=group.z <= limit.take(own))
             else:
-                z_test = self.z_test.reshape(-1)[group.sel]
-                colors = [c.reshape(-1)[group.sel] for c in self.colors]
-            index, weight, _ = group.footprint(canvas)
-            canvas.add(index, weight.masked_fill_(z_test > limit.take(index), 0.0), colors)
-
-
-def _neighbour_depth_step(z: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Largest ``|z|`` difference from each point of ``[n, h, W]`` grids to its 4 neighbours
-    when both are kept (same surface); 0 without such neighbours."""
-    step = torch.zeros_like(z)
-    for dim in (1, 2):
-        a = (slice(None),) * dim + (slice(1, None),)
-        b = (slice(None),) * dim + (slice(None, -1),)
-        d = torch.where(keep[a] & keep[b], (z[a] - z[b]).abs_(), 0.0)
-        step[a] = torch.maximum(step[a], d)
-        step[b] = torch.maximum(step[b], d)
-    return step.nan_to_num_(0.0, 0.0, 0.0)
+                index, weight, _ = group.footprint(canvas)
+                weight.masked_fill_(group.z > limit.take(index), 0.0)
+            canvas.add(index, weight, colors)
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,7 +504,7 @@ def _neighbour_depth_step(z: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 
 def splat_points(
     x, y, z, colors, size: Tuple[int, int], mode: str = "official", *,
-    keep=None, radius=None, depth_tolerance: float = 0.02, normalize: bool = True,
+    keep=None, radius=None, depth_tolerance: float = 0.05, normalize: bool = True,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Splat projected points into ``n`` images of ``size = (height, width)``.
 
@@ -523,7 +531,7 @@ def splat_points(
         widest = 2 if radius is None else math.ceil(2 * float(radius.max()))
         canvas = _Canvas(n, height, width, widest + 1, z.device)
         keep = torch.ones_like(z, dtype=torch.bool) if keep is None else keep
-        band = _ZBufferBand(frames, x, y, z, z, chans, keep, radius, size)
+        band = _ZBufferBand(frames, x, y, z, chans, keep, radius, size)
         band.nearest_depth(canvas)
         band.blend_front(canvas, canvas.nearest_depth().mul_(1.0 + depth_tolerance))
     if normalize:
@@ -595,28 +603,27 @@ def _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s: _RenderSe
     x, y, z = (torch.empty_like(depth) for _ in range(3))
     bands = _bands(n, H, W, device)
     for frames, rows in bands:
-        x[frames, rows], y[frames, rows], z[frames, rows] = chain.project(depth[frames, rows], frames, rows.start)
+        chain.project(depth[frames, rows], frames, rows.start, out=(x[frames, rows], y[frames, rows], z[frames, rows]))
     magnification = _magnification(Ks, Kd)
     canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device)
     work = []
     for frames, rows in bands:
-        # flying pixels and depth steps need neighbours: use the band plus a 2-row halo, then crop
-        halo = _halo(rows, H, 2)
-        inner = slice(rows.start - halo.start, rows.stop - halo.start)
-        keep = z[frames, halo] > s.near
-        if s.drop_flying_pixels:
-            keep &= ~flying_pixel_mask(depth[frames, halo], s.flying_threshold)
-        # A point passes the depth test up to one step of its own surface behind the nearest
-        # depth (plus the tolerance): slanted surfaces blend instead of aliasing.
-        z_test = z[frames, rows] - _neighbour_depth_step(z[frames, halo], keep)[:, inner]
-        keep = keep[:, inner]
+        keep = z[frames, rows] > s.near
+        if s.drop_flying_pixels:  # needs the neighbours: test the band plus a 1-row halo, then crop
+            halo = _halo(rows, H, 1)
+            keep &= ~flying_pixel_mask(depth[frames, halo], s.flying_threshold)[:, rows.start - halo.start :][:, : rows.stop - rows.start]
         if s.splat_radius == "auto":
-            m = (depth[frames, rows] / z[frames, rows]).mul_(magnification[frames])
-            radius = m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius).masked_fill_(~keep, 1.0)
+            # radius m / 2 + margin > 1 only where the magnification m > 2 - 2 margin: find
+            # those few points and size their footprints; all others are plain bilinear
+            d_scaled = depth[frames, rows] * magnification[frames]
+            big = torch.gt(d_scaled, z[frames, rows] * (2.0 - 2.0 * AUTO_RADIUS_MARGIN)).logical_and_(keep)
+            sel = torch.nonzero(big.reshape(-1)).squeeze(1)
+            m = d_scaled.reshape(-1)[sel] / z[frames, rows].reshape(-1)[sel]
+            radius = (sel, m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius))
         else:
             radius = None if float(s.splat_radius) == 1.0 else float(s.splat_radius)
         colors = [rgb[frames, rows, :, k] for k in range(3)]
-        band = _ZBufferBand(frames, x[frames, rows], y[frames, rows], z[frames, rows], z_test, colors, keep, radius, out_size)
+        band = _ZBufferBand(frames, x[frames, rows], y[frames, rows], z[frames, rows], colors, keep, radius, out_size)
         band.nearest_depth(canvas)
         work.append(band)
     limit = canvas.nearest_depth().mul_(1.0 + s.depth_tolerance)
@@ -752,7 +759,7 @@ def render_views(
     splat_radius: Union[str, float] = "auto",
     max_splat_radius: float = 4.0,
     near: float = 1e-3,
-    depth_tolerance: float = 0.02,
+    depth_tolerance: float = 0.05,
     drop_flying_pixels: bool = True,
     flying_threshold: float = DEFAULT_FLYING_THRESHOLD,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -807,7 +814,7 @@ def render_trajectory(
     splat_radius: Union[str, float] = "auto",
     max_splat_radius: float = 4.0,
     near: float = 1e-3,
-    depth_tolerance: float = 0.02,
+    depth_tolerance: float = 0.05,
     drop_flying_pixels: bool = True,
     flying_threshold: float = DEFAULT_FLYING_THRESHOLD,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
