@@ -13,7 +13,7 @@ Each configuration runs in its own process, so "peak RSS" is that configuration'
 allocations during one render (working memory + outputs, inputs excluded).
 
 Optional side-by-side column: the official per-frame ``Warper.forward_warp`` loop (as demo.py
-runs it), only if a copy of the official TrajectoryCrafter code is given with ``--official-dir``
+runs it, including the final concatenation into one clip tensor, as ours returns), only if a copy of the official TrajectoryCrafter code is given with ``--official-dir``
 or ``TRAJCRAFTER_OFFICIAL_DIR`` (never part of this repository; its missing imports are stubbed,
 hole cleanup needs ``cv2``).
 
@@ -152,10 +152,14 @@ def run_one(args) -> dict:
         eye = torch.eye(4).expand(T, 4, 4).contiguous()
         Ks = K.expand(T, 3, 3).contiguous()
 
-        def render():
+        def render():  # as demo.py: per-frame warps, then the clip as one tensor in 0..1
+            images, masks = [], []
             for i in range(T):
-                warper.forward_warp(signed[i : i + 1], None, depths[i : i + 1, None], eye[i : i + 1],
-                                    transforms[i : i + 1], Ks[i : i + 1], None, clean, twice=False)
+                image, mask, _, _ = warper.forward_warp(signed[i : i + 1], None, depths[i : i + 1, None], eye[i : i + 1],
+                                                        transforms[i : i + 1], Ks[i : i + 1], None, clean, twice=False)
+                images.append(image)
+                masks.append(mask)
+            return (torch.cat(images) + 1.0) / 2.0, torch.cat(masks)
     else:
         if device.type == "cuda" and args.inputs_on == "device":
             frames, depths, K, transforms = (t.to(device) for t in (frames, depths, K, transforms))

@@ -367,3 +367,20 @@ def test_working_memory_does_not_grow_with_the_clip(mode):
 
     short, long = working_bytes(2), working_bytes(12)
     assert long < 1.2 * short + 64 * 1024
+
+
+@pytest.mark.parametrize("bad, match", [("nan_frame", "NaN"), ("zero_depth", "<= 0")])
+def test_bad_values_in_a_later_frame_are_caught(bad, match):
+    frames, depths = textured(T=5), torch.full((5, H, W), 2.0)
+    if bad == "nan_frame":
+        frames[4, 3, 3, 1] = float("nan")
+    else:
+        depths[4, 0, 0] = 0.0
+    with pytest.raises(TrajCrafterError, match=match):
+        render_views(frames, depths, K, translation(T=5), chunk_size=2)
+
+
+def test_uint8_frames_are_accepted():
+    frames = (textured() * 255).to(torch.uint8)
+    images, holes = render_views(frames, torch.full((1, H, W), 2.0), K, translation())
+    torch.testing.assert_close(images, frames.float() / 255, atol=1e-5, rtol=0)

@@ -402,7 +402,7 @@ class _PointGroup:
         base, fx, fy = self.anchor(canvas)
         wx, wy = _tent_weights(fx, w, self.inv_radius), _tent_weights(fy, w, self.inv_radius)
         if keep is not None:
-            wy = wy * keep
+            wy = torch.where(keep, wy, 0.0)
         first = _footprint_offsets(w)[0]
         o = torch.arange(first, first + w, device=base.device)
         cells = (o.view(-1, 1) + o.view(1, -1) * canvas.row).view(w, w, *([1] * base.ndim))
@@ -433,8 +433,8 @@ class _PointGroup:
 
 
 class _ZBufferBand:
-    """One band of points for the two z-buffer passes: positions, depth, depth for the test,
-    colours, which points to splat and their tent radii (None: 1, a float, or per point)."""
+    """One band of points for the two z-buffer passes: positions, depth, colours, which points
+    to splat (``keep``) and their tent radii, split into :class:`_PointGroup` s."""
 
     def __init__(self, frames: slice, x, y, z, colors, keep, radius, size):
         self.frames, self.colors = frames, colors
@@ -462,20 +462,17 @@ class _ZBufferBand:
         members = keep.clone()
         members.view(-1)[sel] = False
         groups = [_PointGroup(2, x, y, z, self.frames, members)]
-        flat = [t.reshape(-1)[sel] for t in (x, y, z)]
+        # one footprint width (the widest) for all magnified points of the band: fewer, larger
+        # operations; each point's tent still has its own radius (zero weight beyond it)
+        w = math.ceil(2 * float(radii.max()))
+        gx, gy, gz = (t.reshape(-1)[sel] for t in (x, y, z))
         height, width = size
-        widths = torch.ceil(radii * 2)
-        for w in torch.unique(widths).tolist():
-            w = int(w)
-            pick = widths == w
-            gx, gy = flat[0][pick], flat[1][pick]
-            pick[pick.clone()] = (gx > -w - 1) & (gx < width + w) & (gy > -w - 1) & (gy < height + w)
-            idx = torch.nonzero(pick).squeeze(1)
-            for piece in idx.split(max(1, _FOOTPRINT_ENTRIES // (w * w))):
-                points = sel[piece]
-                frames = torch.div(points, x[0].numel(), rounding_mode="floor") + self.frames.start
-                groups.append(_PointGroup(w, flat[0][piece], flat[1][piece], flat[2][piece], frames,
-                                          inv_radius=1.0 / radii[piece], sel=points))
+        visible = torch.nonzero((gx > -w - 1) & (gx < width + w) & (gy > -w - 1) & (gy < height + w)).squeeze(1)
+        for piece in visible.split(max(1, _FOOTPRINT_ENTRIES // (w * w))):
+            points = sel[piece]
+            frames = torch.div(points, x[0].numel(), rounding_mode="floor") + self.frames.start
+            groups.append(_PointGroup(w, gx[piece], gy[piece], gz[piece], frames,
+                                      inv_radius=radii[piece].reciprocal(), sel=points))
         return groups
 
     def nearest_depth(self, canvas: _Canvas) -> None:
@@ -579,13 +576,22 @@ class _RenderSettings:
         return math.ceil(2 * radius) + 1
 
 
-def _render_chunk_official(rgb, depth, Ks, Tr, Kd, out_size, device) -> _Canvas:
+def _check_band(rgb: torch.Tensor, depth: torch.Tensor, validate: bool) -> None:
+    """The conventions' value checks (finite colours, finite depth > 0) on one band: cheap
+    while the band is in cache, unlike full passes over a whole clip."""
+    if validate:
+        check_finite(rgb, "frames")
+        as_depth(depth, "depths")
+
+
+def _render_chunk_official(rgb, depth, Ks, Tr, Kd, out_size, device, validate) -> _Canvas:
     n, H, W = depth.shape
     chain = _OfficialCameraChain(Ks, Tr, Kd)
     bands = _bands(n, H, W, device)
     projected = []
     z_max = torch.full((n,), -math.inf, device=device)
     for frames, rows in bands:  # the depth weights need each frame's largest depth first
+        _check_band(rgb[frames, rows], depth[frames, rows], validate)
         x, y, z = chain.project(depth[frames, rows], frames, rows.start)
         z_max[frames] = torch.maximum(z_max[frames], z.amax(dim=(1, 2)))
         projected.append((x, y, z))
@@ -597,12 +603,13 @@ def _render_chunk_official(rgb, depth, Ks, Tr, Kd, out_size, device) -> _Canvas:
     return canvas
 
 
-def _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s: _RenderSettings) -> _Canvas:
+def _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s: _RenderSettings, validate) -> _Canvas:
     n, H, W = depth.shape
     chain = _ComposedCameraChain(Ks, Tr, Kd)
     x, y, z = (torch.empty_like(depth) for _ in range(3))
     bands = _bands(n, H, W, device)
     for frames, rows in bands:
+        _check_band(rgb[frames, rows], depth[frames, rows], validate)
         chain.project(depth[frames, rows], frames, rows.start, out=(x[frames, rows], y[frames, rows], z[frames, rows]))
     magnification = _magnification(Ks, Kd)
     canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device)
@@ -633,8 +640,9 @@ def _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s: _RenderSe
 
 
 def _render(frames, depths, source_index, K_src, transforms, K_dst, out_size, chunk_size, progress, device,
-            s: _RenderSettings) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Validated inputs → renders. Output frame t uses source frame ``source_index[t]`` (or t)."""
+            s: _RenderSettings, validate: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Inputs with checked shapes → renders. Output frame t uses source frame ``source_index[t]``
+    (or t). ``validate``: check the values (finite, depth > 0) on the way."""
     T = transforms.shape[0]
     H, W = frames.shape[1:3]
     Ho, Wo = out_size
@@ -653,12 +661,18 @@ def _render(frames, depths, source_index, K_src, transforms, K_dst, out_size, ch
                 first = int(idx[0])
                 contiguous = bool((idx == torch.arange(first, first + len(idx), device=idx.device)).all())
                 pick = slice(first, first + len(idx)) if contiguous else idx
-            rgb, depth = frames[pick].to(device), depths[pick].to(device)
+            # values are validated band by band (cheap while in cache; shapes were checked upfront)
+            rgb, depth = frames[pick], depths[pick]
+            if validate and rgb.dtype != torch.float32:
+                rgb = as_frames(rgb, "frames")  # uint8 / float64 → float32 0..1
+            if validate and depth.dtype != torch.float32:
+                depth = as_depth(depth, "depths")
+            rgb, depth = rgb.to(device), depth.to(device)
             Ks, Tr, Kd = (m[start:stop].to(device) for m in (K_src, transforms, K_dst))
             if s.mode == "official":
-                canvas = _render_chunk_official(rgb, depth, Ks, Tr, Kd, out_size, device)
+                canvas = _render_chunk_official(rgb, depth, Ks, Tr, Kd, out_size, device, validate)
             else:
-                canvas = _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s)
+                canvas = _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s, validate)
             in_place = images.device == torch.device(device)
             min_weight = ZBUFFER_MIN_WEIGHT if s.mode == "zbuffer" else 0.0
             if in_place:
@@ -681,6 +695,30 @@ def _render(frames, depths, source_index, K_src, transforms, K_dst, out_size, ch
 # --------------------------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------------------------
+
+
+def _clip_inputs(frames, depths) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``[T, H, W, 3]`` and depths ``[T, H, W]`` as tensors with their shapes checked (the
+    conventions validators run on the first frame now and on every chunk while rendering, which
+    is much cheaper than full passes over a whole clip up front)."""
+    if not isinstance(frames, torch.Tensor):
+        frames = as_frames(frames, "frames")  # numpy etc.: convert once
+    if frames.ndim == 3:
+        frames = frames.unsqueeze(0)
+    as_frames(frames[:1], "frames")
+    if not isinstance(depths, torch.Tensor):
+        depths = as_depth(depths, "depths")
+    if depths.ndim == 2:
+        depths = depths.unsqueeze(0)
+    if depths.ndim == 4 and depths.shape[-1] == 1:
+        depths = depths[..., 0]
+    as_depth(depths[:1], "depths", like=frames[:1])
+    if depths.shape[0] != frames.shape[0]:
+        raise TrajCrafterError(
+            f"depths has shape {list(depths.shape)} but the frames are {list(frames.shape[:3])} "
+            f"[T, H, W]; depth needs one map per frame at the frames' size."
+        )
+    return frames, depths.to(frames.device)
 
 
 def _as_transforms(transforms, count: int) -> torch.Tensor:
@@ -788,8 +826,7 @@ def render_views(
     """
     s = _settings(mode, clean_holes, chunk_size, splat_radius, max_splat_radius, near, depth_tolerance,
                   drop_flying_pixels, flying_threshold)
-    frames = as_frames(frames, "frames")
-    depths = as_depth(depths, "depths", like=frames).to(frames.device)
+    frames, depths = _clip_inputs(frames, depths)
     T, H, W = depths.shape
     out_size = _as_size(size, (H, W))
     transforms = _as_transforms(transforms, T)
@@ -798,7 +835,8 @@ def render_views(
         K_dst = K_src if out_size == (H, W) else scale_intrinsics(K_src, (H, W), out_size)
     K_dst = as_intrinsics(K_dst, "K_dst", count=T)
     compute_device = torch.device(device) if device is not None else frames.device
-    return _render(frames, depths, None, K_src, transforms, K_dst, out_size, chunk_size, progress, compute_device, s)
+    return _render(frames, depths, None, K_src, transforms, K_dst, out_size, chunk_size, progress, compute_device, s,
+                   validate=True)
 
 
 def render_trajectory(
@@ -854,4 +892,5 @@ def render_trajectory(
         K_dst = scale_intrinsics(K_dst, traj_size, out_size)
     compute_device = torch.device(device) if device is not None else point_cloud.device
     return _render(point_cloud.frames, point_cloud.depths, source_index, K_src, transforms, K_dst, out_size,
-                   chunk_size, progress, compute_device, s)
+                   chunk_size, progress, compute_device, s,
+                   validate=False)  # a PointCloud is validated when built
