@@ -18,9 +18,9 @@ splats them into a target image with ``K_dst[t]``. Two modes:
 ``zbuffer``
     Hard depth test in two passes. Pass 1 finds, per pixel, the nearest depth among the points
     that fall in that pixel or one of its 8 neighbours. Pass 2 averages (tent weights) only the
-    points whose depth is within ``depth_tolerance`` (relative, default 5 %) of it, so a
-    background point never blends into a foreground pixel while slanted surfaces still blend
-    smoothly. Points with target depth <= ``near`` are culled, flying pixels
+    points whose depth, less one depth step of their own surface, is within ``depth_tolerance``
+    (relative, default 2 %) of it, so a background point never blends into a foreground pixel
+    while slanted surfaces stay closed and blend smoothly. Points with target depth <= ``near`` are culled, flying pixels
     at depth edges are dropped (:func:`~trajcrafter_core.pointcloud.flying_pixel_mask`), pixels
     reached only by the faint tail of a footprint are holes, and with ``splat_radius="auto"``
     each point's footprint grows with its magnification (focal ratio x source depth / target
@@ -433,11 +433,12 @@ class _PointGroup:
 
 
 class _ZBufferBand:
-    """One band of points for the two z-buffer passes: positions, depth, colours, which points
-    to splat (``keep``) and their tent radii, split into :class:`_PointGroup` s."""
+    """One band of points for the two z-buffer passes: positions, depth, depth for the test
+    (``z_test``), colours, which points to splat (``keep``) and their tent radii, split into
+    :class:`_PointGroup` s."""
 
-    def __init__(self, frames: slice, x, y, z, colors, keep, radius, size):
-        self.frames, self.colors = frames, colors
+    def __init__(self, frames: slice, x, y, z, z_test, colors, keep, radius, size):
+        self.frames, self.z_test, self.colors = frames, z_test, colors
         self.groups = self._group(x, y, z, keep, radius, size)
 
     def _group(self, x, y, z, keep, radius, size) -> List[_PointGroup]:
@@ -484,14 +485,31 @@ class _ZBufferBand:
         """Pass 2: accumulate the contributions of points whose depth is <= ``limit``: tested at
         the cell a plain bilinear point falls in, at every footprint cell of a magnified one."""
         for group in self.groups:
-            colors = self.colors if group.sel is None else [c.reshape(-1)[group.sel] for c in self.colors]
+            if group.sel is None:
+                z_test, colors = self.z_test, self.colors
+            else:
+                z_test = self.z_test.reshape(-1)[group.sel]
+                colors = [c.reshape(-1)[group.sel] for c in self.colors]
             if group.width == 2 and group.inv_radius is None:
                 own, _ = group.owned_cells(canvas)
-                index, weight, _ = group.footprint(canvas, keep=group.z <= limit.take(own))
+                index, weight, _ = group.footprint(canvas, keep=z_test <= limit.take(own))
             else:
                 index, weight, _ = group.footprint(canvas)
-                weight.masked_fill_(group.z > limit.take(index), 0.0)
+                weight.masked_fill_(z_test > limit.take(index), 0.0)
             canvas.add(index, weight, colors)
+
+
+def _neighbour_depth_step(z: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Largest ``|z|`` difference from each point of ``[n, h, W]`` grids to its 4 neighbours
+    when both are kept (same surface); 0 without such neighbours."""
+    step = torch.zeros_like(z)
+    for dim in (1, 2):
+        a = (slice(None),) * dim + (slice(1, None),)
+        b = (slice(None),) * dim + (slice(None, -1),)
+        d = torch.where(keep[a] & keep[b], (z[a] - z[b]).abs_(), 0.0)
+        step[a] = torch.maximum(step[a], d)
+        step[b] = torch.maximum(step[b], d)
+    return step.nan_to_num_(0.0, 0.0, 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,7 +519,7 @@ class _ZBufferBand:
 
 def splat_points(
     x, y, z, colors, size: Tuple[int, int], mode: str = "official", *,
-    keep=None, radius=None, depth_tolerance: float = 0.05, normalize: bool = True,
+    keep=None, radius=None, depth_tolerance: float = 0.02, normalize: bool = True,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Splat projected points into ``n`` images of ``size = (height, width)``.
 
@@ -528,7 +546,7 @@ def splat_points(
         widest = 2 if radius is None else math.ceil(2 * float(radius.max()))
         canvas = _Canvas(n, height, width, widest + 1, z.device)
         keep = torch.ones_like(z, dtype=torch.bool) if keep is None else keep
-        band = _ZBufferBand(frames, x, y, z, chans, keep, radius, size)
+        band = _ZBufferBand(frames, x, y, z, z, chans, keep, radius, size)
         band.nearest_depth(canvas)
         band.blend_front(canvas, canvas.nearest_depth().mul_(1.0 + depth_tolerance))
     if normalize:
@@ -615,10 +633,16 @@ def _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s: _RenderSe
     canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device)
     work = []
     for frames, rows in bands:
-        keep = z[frames, rows] > s.near
-        if s.drop_flying_pixels:  # needs the neighbours: test the band plus a 1-row halo, then crop
-            halo = _halo(rows, H, 1)
-            keep &= ~flying_pixel_mask(depth[frames, halo], s.flying_threshold)[:, rows.start - halo.start :][:, : rows.stop - rows.start]
+        # flying pixels and depth steps need neighbours: use the band plus a 2-row halo, then crop
+        halo = _halo(rows, H, 2)
+        inner = slice(rows.start - halo.start, rows.stop - halo.start)
+        keep = z[frames, halo] > s.near
+        if s.drop_flying_pixels:
+            keep &= ~flying_pixel_mask(depth[frames, halo], s.flying_threshold)
+        # A point passes the depth test up to one depth step of its own surface behind the
+        # nearest depth around (plus the tolerance): slanted surfaces stay closed and blend.
+        z_test = z[frames, rows] - _neighbour_depth_step(z[frames, halo], keep)[:, inner]
+        keep = keep[:, inner]
         if s.splat_radius == "auto":
             # radius m / 2 + margin > 1 only where the magnification m > 2 - 2 margin: find
             # those few points and size their footprints; all others are plain bilinear
@@ -630,7 +654,7 @@ def _render_chunk_zbuffer(rgb, depth, Ks, Tr, Kd, out_size, device, s: _RenderSe
         else:
             radius = None if float(s.splat_radius) == 1.0 else float(s.splat_radius)
         colors = [rgb[frames, rows, :, k] for k in range(3)]
-        band = _ZBufferBand(frames, x[frames, rows], y[frames, rows], z[frames, rows], colors, keep, radius, out_size)
+        band = _ZBufferBand(frames, x[frames, rows], y[frames, rows], z[frames, rows], z_test, colors, keep, radius, out_size)
         band.nearest_depth(canvas)
         work.append(band)
     limit = canvas.nearest_depth().mul_(1.0 + s.depth_tolerance)
@@ -797,7 +821,7 @@ def render_views(
     splat_radius: Union[str, float] = "auto",
     max_splat_radius: float = 4.0,
     near: float = 1e-3,
-    depth_tolerance: float = 0.05,
+    depth_tolerance: float = 0.02,
     drop_flying_pixels: bool = True,
     flying_threshold: float = DEFAULT_FLYING_THRESHOLD,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -852,7 +876,7 @@ def render_trajectory(
     splat_radius: Union[str, float] = "auto",
     max_splat_radius: float = 4.0,
     near: float = 1e-3,
-    depth_tolerance: float = 0.05,
+    depth_tolerance: float = 0.02,
     drop_flying_pixels: bool = True,
     flying_threshold: float = DEFAULT_FLYING_THRESHOLD,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
