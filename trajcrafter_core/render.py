@@ -595,10 +595,14 @@ class _RenderSettings:
 
 
 def _check_band(rgb: torch.Tensor, depth: torch.Tensor, validate: bool) -> None:
-    """The conventions' value checks (finite colours, finite depth > 0) on one band: cheap
-    while the band is in cache, unlike full passes over a whole clip."""
-    if validate:
+    """The conventions' value checks (finite colours, finite depth > 0) on one band, cheap while
+    the band is in cache: a sum (NaN/inf make it non-finite) and a min screen the band, and the
+    conventions' validators, which name the problem, run only on a suspicious band."""
+    if not validate:
+        return
+    if not bool(torch.isfinite(rgb.sum())):
         check_finite(rgb, "frames")
+    if not (bool(depth.amin() > 0) and bool(torch.isfinite(depth.sum()))):
         as_depth(depth, "depths")
 
 
