@@ -118,3 +118,11 @@ def test_flying_pixel_threshold_is_relative():
     assert bool(flying_pixel_mask(d, threshold=0.01).any())
     with pytest.raises(TrajCrafterError):
         flying_pixel_mask(d, threshold=0.0)
+
+
+def test_moving_or_selecting_keeps_the_values():
+    cloud = PointCloud(torch.rand(3, 4, 5, 3), 1.0 + torch.rand(3, 4, 5), K)
+    assert cloud.to("cpu") is cloud and cloud.to(None) is cloud
+    sub = cloud.select([1])
+    assert isinstance(sub, PointCloud) and sub.K.shape == (1, 3, 3)
+    torch.testing.assert_close(sub.points(), cloud.points(1))

@@ -119,6 +119,13 @@ class PointCloud:
         self.depths = as_depth(self.depths, "point cloud depths", like=self.frames).to(self.frames.device)
         self.K = as_intrinsics(self.K, "point cloud intrinsics K", count=self.num_frames).to(self.frames.device)
 
+    @classmethod
+    def _of_checked(cls, frames: torch.Tensor, depths: torch.Tensor, K: torch.Tensor) -> "PointCloud":
+        """A cloud from tensors taken from a validated cloud (no second pass over the values)."""
+        cloud = cls.__new__(cls)
+        cloud.frames, cloud.depths, cloud.K = frames, depths, K
+        return cloud
+
     @property
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
@@ -152,10 +159,10 @@ class PointCloud:
     def select(self, index: IndexLike) -> "PointCloud":
         """A point cloud of the selected frames (in the given order, repeats allowed)."""
         idx = _frame_indices(index, self.num_frames, self.device)
-        return PointCloud(self.frames[idx], self.depths[idx], self.K[idx])
+        return PointCloud._of_checked(self.frames[idx], self.depths[idx], self.K[idx])
 
     def to(self, device: Optional[Union[str, torch.device]]) -> "PointCloud":
-        """The same cloud on another device."""
-        if device is None:
+        """The same cloud on another device (itself when already there)."""
+        if device is None or torch.device(device) == self.device:
             return self
-        return PointCloud(self.frames.to(device), self.depths.to(device), self.K.to(device))
+        return PointCloud._of_checked(self.frames.to(device), self.depths.to(device), self.K.to(device))
