@@ -1,6 +1,6 @@
 """The TrajectoryCrafter sampler: encode the conditions, denoise with CFG, decode.
 
-Official semantics (``TrajCrafter_Pipeline`` + ``demo.py``), restated:
+Official semantics (the official ``models/pipeline_trajectorycrafter.py`` + ``demo.py``), restated:
 
 - **Text**: T5, 226 tokens, padded, *no* attention mask. The positive prompt gets the official
   quality suffix; the default negative prompt is the official one. CFG batch = ``[negative, positive]``.
