@@ -384,3 +384,96 @@ def test_uint8_frames_are_accepted():
     frames = (textured() * 255).to(torch.uint8)
     images, holes = render_views(frames, torch.full((1, H, W), 2.0), K, translation())
     torch.testing.assert_close(images, frames.float() / 255, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_return_depth_of_a_plane_moved_along_the_axis(mode):
+    # a fronto-parallel plane at Z seen from a camera moved back by tz: every point lies at Z + tz
+    Z, tz = 4.0, 1.0
+    frames = textured(seed=3)
+    images, holes, depth = render_views(frames, torch.full((1, H, W), Z), K, translation(tz=tz), mode=mode,
+                                        return_depth=True)
+    plain, plain_holes = render_views(frames, torch.full((1, H, W), Z), K, translation(tz=tz), mode=mode)
+    assert torch.equal(images, plain) and torch.equal(holes, plain_holes)  # the depth is extra
+    covered = holes[0] < 0.5
+    assert covered.float().mean() > 0.5  # the image shrinks towards the centre
+    torch.testing.assert_close(depth[0][covered], torch.full_like(depth[0][covered], Z + tz), atol=1e-5, rtol=0)
+    assert float(depth[0][~covered].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_return_depth_of_a_slanted_plane_is_its_depth_with_a_static_camera(mode):
+    v = torch.arange(H, dtype=torch.float32).view(1, H, 1)
+    depths = (2.0 + 0.05 * v).expand(1, H, W).contiguous()
+    _, holes, depth = render_views(textured(), depths, K, translation(), mode=mode, return_depth=True,
+                                   clean_holes=True)
+    assert float(holes.max()) == 0.0
+    torch.testing.assert_close(depth, depths, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_point_mask_drops_points_and_leaves_holes_where_only_they_land(mode):
+    frames = textured(T=2, seed=4)
+    depths = torch.full((2, H, W), 3.0)
+    mask = torch.ones(2, H, W, dtype=torch.bool)
+    mask[0, 5:9, 10:16] = False
+    mask[1, :, :4] = False
+    images, holes, depth = render_views(frames, depths, K, translation(T=2), mode=mode, point_mask=mask,
+                                        return_depth=True)
+    # static camera: every pixel is reached by its own point only
+    assert torch.equal(holes > 0.5, ~mask)
+    torch.testing.assert_close(images[mask], frames[mask], atol=1e-5, rtol=0)
+    assert float(images[~mask].abs().max()) == 0.0 and float(depth[~mask].abs().max()) == 0.0
+    # shifted by 2.5 px: a pixel next to the masked block blends only the unmasked point
+    shifted, shifted_holes = render_views(frames[:1], depths[:1], K, translation(tx=2.5 * 3.0 / F), mode=mode,
+                                          point_mask=mask[:1])
+    # pixel p receives the points from p - 3 and p - 2
+    torch.testing.assert_close(shifted[0, 6, 12], frames[0, 6, 9], atol=1e-5, rtol=0)  # 9 kept, 10 masked
+    torch.testing.assert_close(shifted[0, 6, 18], frames[0, 6, 16], atol=1e-5, rtol=0)  # 15 masked, 16 kept
+    assert torch.equal(shifted_holes[0, 6, 13:18], torch.ones(5))  # both of their points masked
+
+
+def test_point_mask_official_masked_points_still_set_the_depth_normalisation():
+    # official mask1 semantics: a masked point gets weight 0 but its depth still counts in the
+    # per-frame maximum of log(1 + z) that the exp depth weights are normalised by
+    frames = torch.zeros(1, H, W, 3)
+    frames[0, 4, 5] = torch.tensor([1.0, 0.0, 0.0])  # near red, z = 2
+    frames[0, 4, 6] = torch.tensor([0.0, 0.0, 1.0])  # far blue, z = 4
+    depths = torch.full((1, H, W), 2.0)
+    depths[0, 4, 6] = 4.0
+    depths[0, 20, 30] = 100.0  # far away and masked out
+    mask = torch.zeros(1, H, W, dtype=torch.bool)
+    mask[0, 4, 5] = mask[0, 4, 6] = True
+    a = -4.0 / 3.0  # fx * tx: red moves a / 2 to x = 4.333, blue a / 4 to x = 5.667
+    images, holes = render_views(frames, depths, K, translation(tx=a / F), mode="official", point_mask=mask)
+    # pixel 5 gets 1/3 of each (same bilinear share), weighted by 1 / exp(50 log(1 + z) / L)
+
+    def red_fraction(L):
+        return 1.0 / (1.0 + math.exp(-50.0 * (math.log(5.0) - math.log(3.0)) / L))
+
+    expected = red_fraction(math.log(101.0))  # L from the masked point: 0.99607
+    torch.testing.assert_close(images[0, 4, 5], torch.tensor([expected, 0.0, 1.0 - expected]), atol=2e-5, rtol=0)
+    assert abs(expected - red_fraction(math.log(5.0))) > 3e-3  # ignoring it would be visibly different
+    assert float(holes[0, 20, 30]) == 1.0 and float(holes[0, 4, 4]) == 0.0 and float(holes[0, 4, 6]) == 0.0
+    assert float(holes[0].sum()) == H * W - 3
+
+
+def test_unknown_render_options_and_bad_point_masks_raise_our_error():
+    args = dict(frames=textured(), depths=torch.ones(1, H, W), K_src=K, transforms=translation())
+    with pytest.raises(TrajCrafterError, match="point_mask"):
+        render_views(**args, point_mask=torch.ones(1, H, W - 1, dtype=torch.bool))
+    from trajcrafter_core.pointcloud import PointCloud
+
+    cloud = PointCloud(textured(), torch.ones(1, H, W), K)
+
+    class Static:
+        source_index = torch.zeros(1, dtype=torch.long)
+        transforms = translation()
+        K_src = K[None]
+        K_dst = K[None]
+        height, width = H, W
+
+    with pytest.raises(TrajCrafterError, match="unknown render option"):
+        render.render_trajectory(cloud, Static(), mode="zbuffer", splat_raduis=2)
+    images, holes, depth = render.render_trajectory(cloud, Static(), mode="zbuffer", return_depth=True, splat_radius=2)
+    torch.testing.assert_close(depth, torch.ones(1, H, W))

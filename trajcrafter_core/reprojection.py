@@ -13,22 +13,17 @@ other cameras (``cam_to_world`` per frame) give ``(source, target, render, mask)
 All renders go through :func:`trajcrafter_core.render.render_views`, so training sees the
 renderer mode used at inference (``"official"`` for the released checkpoint).
 
-Rendered depth and point masks through the public renderer
-----------------------------------------------------------
-``render_views`` averages point colours with its splat weights. :func:`render_with_depth`
-therefore renders
-
-- the target-camera depth of every point as a colour channel (normalised to 0..1 per frame):
-  the same weighted average gives the rendered depth ``D'`` (the official ``warped_depth``);
-- a validity ("alpha") channel next to colours pre-multiplied by it: their ratio is the average
-  over valid points only, so pixels without depth (holes of ``I'``, missing depth in a
-  reconstruction) are not lifted. Pixels that only invalid points reach become holes.
+Rendered depth and invalid pixels
+---------------------------------
+:func:`render_with_depth` is one ``render_views(..., return_depth=True, point_mask=valid)``
+call: the rendered depth ``D'`` is the splat-weighted target-camera depth (the official
+``warped_depth``), and pixels without depth (holes of ``I'``, gaps of a reconstruction) are not
+lifted; pixels that only such points reach become holes.
 
 Invalid points still need some depth to be projected. In ``official`` mode they are placed at
 the median valid target depth (they must not raise the per-frame maximum the official weights
-are normalised by); in ``zbuffer`` mode far behind every valid point (they lose every depth
-test; the valid pixels bordering them may count as flying pixels, which grows holes by about a
-pixel there).
+are normalised by); in ``zbuffer`` mode far behind every valid point (the valid pixels bordering
+them may count as flying pixels, which grows holes by about a pixel there).
 """
 
 from __future__ import annotations
@@ -43,7 +38,7 @@ from .camera import orbit_radius, target_pose_trajectory
 from .conventions import as_depth, as_frames, as_intrinsics
 from .errors import TrajCrafterError
 from .pointcloud import pixel_rays
-from .render import dilate_holes, render_views, scale_intrinsics
+from .render import dilate_holes, render_views
 
 __all__ = [
     "MoveRanges",
@@ -173,29 +168,13 @@ def render_with_depth(frames, depths, K_src, transforms, K_dst=None, mode: str =
     transforms = torch.as_tensor(transforms).float()
     if transforms.ndim == 2:
         transforms = transforms.expand(T, 4, 4)
-    out_size = (H, W) if size is None else tuple(size)
-    if K_dst is None:
-        K_dst = K_src if out_size == (H, W) else scale_intrinsics(K_src, (H, W), out_size)
     if valid is not None and not bool(valid.all()):
         depths = _placeholder_depths(depths, valid, K_src, transforms, mode)
-
-    zt, _ = _target_z(depths, K_src, transforms)
-    zt = zt.clamp_min(0.0)
-    if valid is not None:
-        zt = torch.where(valid, zt, torch.zeros_like(zt))
-    z_scale = zt.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-    alpha = torch.ones_like(zt) if valid is None else valid.float()
-    kw = dict(mode=mode, size=out_size, **render_options)
-    colour, holes = render_views(frames * alpha.unsqueeze(-1), depths, K_src, transforms, K_dst, **kw)
-    aux_in = torch.stack([zt / z_scale, alpha, torch.zeros_like(alpha)], dim=-1)
-    aux, _ = render_views(aux_in, depths, K_src, transforms, K_dst, **kw)
-    cover = aux[..., 1]
-    holes = torch.maximum(holes, (cover <= 1e-6).float())
-    keep = holes < 0.5
-    safe = torch.where(keep, cover, torch.ones_like(cover))
-    images = torch.where(keep.unsqueeze(-1), (colour / safe.unsqueeze(-1)).clamp(0, 1), torch.zeros_like(colour))
-    depth = torch.where(keep, aux[..., 0] / safe * z_scale, torch.zeros_like(cover))
-    return images, holes, depth
+    else:
+        valid = None
+    images, holes, depth = render_views(frames, depths, K_src, transforms, K_dst, mode, size=size,
+                                        return_depth=True, point_mask=valid, **render_options)
+    return images, holes, depth.clamp_min_(0.0)  # behind the camera (official mode): no depth
 
 
 @dataclass
