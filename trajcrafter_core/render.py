@@ -294,16 +294,29 @@ class _Canvas:
             flat += frames * self.plane + offset * (self.row + 1)
         return flat
 
-    def add(self, index: torch.Tensor, weight: torch.Tensor, colors: Sequence[torch.Tensor]) -> None:
-        """Accumulate ``weight`` and ``value * weight`` at ``index`` for each of the ``channels``
-        values in ``colors`` (all the same shape as ``index``, or broadcastable to it).
+    def source(self, shape) -> Tuple[torch.Tensor, torch.Tensor]:
+        """A source buffer for :meth:`add`, ``[channels + 1, numel]``, and its last row (the
+        weights) viewed as ``shape``: a footprint writes its weights there, no copy needed."""
+        src = torch.empty(self.channels + 1, math.prod(shape), device=self.sums.device)
+        return src, src[-1].view(shape)
 
-        ``scatter_add_`` on flat tensors adds in index order like ``index_add_`` (bitwise the
-        same sums, deterministic) and is about 1.7x faster on CPU."""
-        flat_index = index.reshape(-1)
-        self.sums[-1].scatter_add_(0, flat_index, weight.reshape(-1))
+    def add(self, index: torch.Tensor, weight: torch.Tensor, colors: Sequence[torch.Tensor],
+            src: Optional[torch.Tensor] = None) -> None:
+        """Accumulate ``weight`` and ``value * weight`` at ``index`` for each of the ``channels``
+        values in ``colors`` (all the same shape as ``index``, or broadcastable to it);
+        ``src``: the buffer from :meth:`source` whose last row ``weight`` already is.
+
+        One ``scatter_add_`` along the rows of ``sums`` with the index broadcast over them: on
+        CPU the rows (channels) are accumulated in parallel, each in index order like
+        ``index_add_`` (bitwise the same sums, deterministic), 3-4x faster than one
+        ``index_add_`` per channel."""
+        flat_index = index.reshape(1, -1)
+        if src is None:
+            src = torch.empty(self.channels + 1, flat_index.shape[1], device=weight.device)
+            src[-1].copy_(weight.reshape(-1))
         for k in range(self.channels):
-            self.sums[k].scatter_add_(0, flat_index, (colors[k] * weight).reshape(-1))
+            torch.mul(colors[k], weight, out=src[k].view(weight.shape))
+        self.sums.scatter_add_(1, flat_index.expand(self.channels + 1, -1), src)
 
     def crop(self, flat: torch.Tensor) -> torch.Tensor:
         """``[..., n * plane]`` → ``[..., n, H, W]`` without the padding."""
@@ -372,9 +385,10 @@ def _splat_official(canvas: _Canvas, x, y, z, colors, log_max, frames, mask=None
         wy.masked_fill_(mask.logical_not(), 0.0)
     del inv_weight, fx, fy
     # all four corners at once, [dx, dy, ...] in the official order nw, sw, ne, se
-    weight = wx.unsqueeze(1) * wy.unsqueeze(0)
+    src, weight = canvas.source((2, 2, *base.shape))
+    torch.mul(wx.unsqueeze(1), wy.unsqueeze(0), out=weight)
     shift = torch.tensor([[0, canvas.row], [1, canvas.row + 1]], device=base.device)
-    canvas.add(base + shift.view(2, 2, *([1] * base.ndim)), weight, colors)
+    canvas.add(base + shift.view(2, 2, *([1] * base.ndim)), weight, colors, src)
 
 
 def _footprint_offsets(width: int) -> Tuple[int, float]:
@@ -427,9 +441,9 @@ class _PointGroup:
             self._anchor = canvas.cell_index(col, row, self.frames, offset=canvas.pad), fx, fy
         return self._anchor
 
-    def footprint(self, canvas: _Canvas, keep=None):
+    def footprint(self, canvas: _Canvas, keep=None, out=None):
         """Flat index and tent weight of every footprint cell, ``[width, width, ...points]``
-        (weights of points not in ``keep`` zeroed)."""
+        (weights of points not in ``keep`` zeroed; written into ``out`` when given)."""
         w = self.width
         base, fx, fy = self.anchor(canvas)
         wx, wy = _tent_weights(fx, w, self.inv_radius), _tent_weights(fy, w, self.inv_radius)
@@ -438,7 +452,7 @@ class _PointGroup:
         first = _footprint_offsets(w)[0]
         o = torch.arange(first, first + w, device=base.device)
         cells = (o.view(-1, 1) + o.view(1, -1) * canvas.row).view(w, w, *([1] * base.ndim))
-        return base + cells, wx.unsqueeze(1) * wy.unsqueeze(0), (wx, wy)
+        return base + cells, torch.mul(wx.unsqueeze(1), wy.unsqueeze(0), out=out), (wx, wy)
 
     def owned_cells(self, canvas: _Canvas):
         """Cells whose depth test this group's points decide, and the point depth for each (inf
@@ -523,13 +537,14 @@ class _ZBufferBand:
             else:
                 z_test = self.z_test.reshape(-1)[group.sel]
                 colors = [c.reshape(-1)[group.sel] for c in self.colors]
+            src, out = canvas.source((group.width, group.width, *group.x.shape))
             if group.width == 2 and group.inv_radius is None:
                 own, _ = group.owned_cells(canvas)
-                index, weight, _ = group.footprint(canvas, keep=z_test <= limit.take(own))
+                index, weight, _ = group.footprint(canvas, keep=z_test <= limit.take(own), out=out)
             else:
-                index, weight, _ = group.footprint(canvas)
+                index, weight, _ = group.footprint(canvas, out=out)
                 weight.masked_fill_(z_test > limit.take(index), 0.0)
-            canvas.add(index, weight, colors)
+            canvas.add(index, weight, colors, src)
 
 
 def _surface_points(depth: torch.Tensor, z: torch.Tensor, inner: slice, near: float,
