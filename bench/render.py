@@ -208,6 +208,10 @@ def main(argv=None) -> int:
     p.add_argument("--height", type=int, default=576)
     p.add_argument("--width", type=int, default=1024)
     p.add_argument("--runs", type=int, default=3, help="timed runs per configuration (after one warm-up)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat the sweep of configurations (interleaved, each in a fresh process); figures "
+                        "are medians over rounds and ratios are taken within a round, which cancels slow "
+                        "drifts of a shared machine")
     p.add_argument("--video", default=str(DEFAULT_VIDEO))
     p.add_argument("--pose", default="0 -30 0.3 0 0", help="official target pose: theta phi r x y")
     p.add_argument("--official-dir", default=os.environ.get("TRAJCRAFTER_OFFICIAL_DIR"),
@@ -240,30 +244,56 @@ def main(argv=None) -> int:
         common += ["--official-dir", args.official_dir]
     if not args.alloc:
         common += ["--no-alloc"]
-    rows = []
-    for name, clean, device, inputs_on in configs:
-        cmd = [sys.executable, __file__, "--one", name, "--clean", clean, "--device", device,
-               "--inputs-on", inputs_on] + common
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-        if out.returncode != 0:
-            print(f"{name} clean={clean} {device}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
-            continue
-        row = json.loads(out.stdout.strip().splitlines()[-1])
-        row["inputs_on"] = inputs_on
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    per_round = []
+    for _ in range(max(1, args.rounds)):
+        rows = {}
+        for name, clean, device, inputs_on in configs:
+            cmd = [sys.executable, __file__, "--one", name, "--clean", clean, "--device", device,
+                   "--inputs-on", inputs_on] + common
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            if out.returncode != 0:
+                print(f"{name} clean={clean} {device}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                continue
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row["inputs_on"] = inputs_on
+            rows[(name, clean, device, inputs_on)] = row
+            print(json.dumps(row), flush=True)
+        per_round.append(rows)
 
-    print(f"\n{args.frames} frames {args.height}x{args.width}, pose {args.pose}, {rows[0]['source'] if rows else ''}")
+    def median_of(key, field):
+        values = [r[key][field] for r in per_round if key in r and field in r[key]]
+        return round(statistics.median(values), 3 if field == "clip_seconds" else 1) if values else None
+
+    first = next((r for r in per_round if r), {})
+    source = next(iter(first.values()))["source"] if first else ""
+    print(f"\n{args.frames} frames {args.height}x{args.width}, pose {args.pose}, {source}; "
+          f"medians over {len(per_round)} round(s) of {args.runs} runs")
     print(f"{'renderer':<15}{'clean':<7}{'device':<13}{'ms/frame':>10}{'min':>8}{'clip s':>8}{'cpu ms/f':>10}"
           f"{'peak RSS GB':>13}{'peak alloc GB':>15}")
-    for r in rows:
+    for key in configs:
+        rows = [r[key] for r in per_round if key in r]
+        if not rows:
+            continue
+        r = rows[0]
         if "skipped" in r:
             print(f"{r['config']:<15}{str(r['clean_holes']):<7}{r['device']:<13}  skipped: {r['skipped']}")
             continue
         where = r["device"] + ("" if r["device"] == "cpu" else f" ({r['inputs_on']} in)")
-        mem = r.get("peak_cuda_gb", r.get("peak_alloc_gb", ""))
-        print(f"{r['config']:<15}{str(r['clean_holes']):<7}{where:<13}{r['ms_per_frame']:>10}{r['ms_per_frame_min']:>8}"
-              f"{r['clip_seconds']:>8}{r['cpu_ms_per_frame']:>10}{r['peak_rss_gb']:>13}{mem:>15}")
+        mem = max(x.get("peak_cuda_gb", x.get("peak_alloc_gb", 0.0)) for x in rows) or ""
+        print(f"{r['config']:<15}{str(r['clean_holes']):<7}{where:<13}{median_of(key, 'ms_per_frame'):>10}"
+              f"{min(x['ms_per_frame_min'] for x in rows):>8}{median_of(key, 'clip_seconds'):>8}"
+              f"{median_of(key, 'cpu_ms_per_frame'):>10}{max(x['peak_rss_gb'] for x in rows):>13}{mem:>15}")
+    # ratios within each round (same minutes of the machine), then their median
+    for device in devices:
+        for clean in ("0", "1"):
+            pairs = [("official-loop", "official"), ("zbuffer", "official")]
+            for a, b in pairs:
+                ka, kb = (a, clean, device, "device"), (b, clean, device, "device")
+                ratios = [r[ka]["ms_per_frame"] / r[kb]["ms_per_frame"] for r in per_round
+                          if ka in r and kb in r and "ms_per_frame" in r[ka] and "ms_per_frame" in r[kb]]
+                if ratios:
+                    print(f"{device} clean_holes={clean == '1'}: {a} / {b} = {statistics.median(ratios):.2f} "
+                          f"(median of {len(ratios)} round(s): {', '.join(f'{x:.2f}' for x in ratios)})")
     return 0
 
 

@@ -255,11 +255,15 @@ class _Canvas:
         Non-negative float32 values order like their bit patterns read as int32, and the
         integer ``amin`` scatter is about 3x faster on CPU than the float one (which handles
         NaN). Negative depths (culled points, moved into the padding) also stay below every
-        positive depth, as with a float ``amin``."""
+        positive depth, as with a float ``amin``. The points are split in two halves that
+        scatter into the two rows of ``zmin`` in parallel (merged by :meth:`nearest_depth`)."""
         if self.zmin is None:
-            self.zmin = self._buffer("zmin", (self.n * self.plane,), math.inf, self.sums.device)
-        self.zmin.view(torch.int32).scatter_reduce_(0, index.reshape(-1),
-                                                    depth.reshape(-1).view(torch.int32), reduce="amin")
+            self.zmin = self._buffer("zmin", (2, self.n * self.plane), math.inf, self.sums.device)
+        flat_index, bits = index.reshape(-1), depth.reshape(-1).view(torch.int32)
+        if flat_index.numel() % 2 == 0:
+            self.zmin.view(torch.int32).scatter_reduce_(1, flat_index.view(2, -1), bits.view(2, -1), reduce="amin")
+        else:
+            self.zmin[0].view(torch.int32).scatter_reduce_(0, flat_index, bits, reduce="amin")
 
     def nearest_depth(self) -> torch.Tensor:
         """Depth of the nearest surface at each cell ``[n * plane]``: the nearest point owning the
@@ -271,7 +275,7 @@ class _Canvas:
             return out.fill_(math.inf).view(-1)
         for ring in (out[:, 0], out[:, -1], out[:, :, 0], out[:, :, -1]):
             ring.fill_(math.inf)
-        z = self.zmin.view(self.n, self.height + 2 * self.pad, self.row)
+        z = torch.minimum(self.zmin[0], self.zmin[1], out=self.zmin[0]).view(self.n, self.height + 2 * self.pad, self.row)
         across = self._buffer("across", (self.n, self.height + 2 * self.pad, self.row - 2), None, self.sums.device)
         torch.minimum(z[:, :, :-2], z[:, :, 1:-1], out=across)
         torch.minimum(across, z[:, :, 2:], out=across)
