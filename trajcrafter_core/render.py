@@ -45,7 +45,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import torch
 
 from .camera import rescale_intrinsics
-from .conventions import as_depth, as_frames, as_intrinsics, check_finite
+from .conventions import _to_tensor, as_depth, as_frames, as_intrinsics, check_finite
 from .errors import TrajCrafterError
 from .pointcloud import DEFAULT_FLYING_THRESHOLD, PointCloud
 
@@ -305,19 +305,16 @@ class _Canvas:
         return src, src[-1].view(shape)
 
     def add(self, index: torch.Tensor, weight: torch.Tensor, colors: Sequence[torch.Tensor],
-            src: Optional[torch.Tensor] = None) -> None:
+            src: torch.Tensor) -> None:
         """Accumulate ``weight`` and ``value * weight`` at ``index`` for each of the ``channels``
         values in ``colors`` (all the same shape as ``index``, or broadcastable to it);
-        ``src``: the buffer from :meth:`source` whose last row ``weight`` already is.
+        ``src``: the buffer from :meth:`source` whose last row ``weight`` is.
 
         One ``scatter_add_`` along the rows of ``sums`` with the index broadcast over them: on
         CPU the rows (channels) are accumulated in parallel, each in index order like
         ``index_add_`` (bitwise the same sums, deterministic), 3-4x faster than one
         ``index_add_`` per channel."""
         flat_index = index.reshape(1, -1)
-        if src is None:
-            src = torch.empty(self.channels + 1, flat_index.shape[1], device=weight.device)
-            src[-1].copy_(weight.reshape(-1))
         for k in range(self.channels):
             torch.mul(colors[k], weight, out=src[k].view(weight.shape))
         self.sums.scatter_add_(1, flat_index.expand(self.channels + 1, -1), src)
@@ -566,6 +563,9 @@ def _surface_points(depth: torch.Tensor, z: torch.Tensor, inner: slice, near: fl
     """
     nb, h, W = z.shape
     o, r = inner.start, inner.stop - inner.start
+    # vertical edge k lies between halo rows k and k + 1: band row j has edge j + o - 1 above
+    # (rows from ``above`` on) and edge j + o below (rows before ``below``)
+    above, below = max(0, 1 - o), min(r, h - 1 - o)
     z_in = z[:, inner]
     keep = z_in > near
     if flying_threshold is not None:
@@ -575,20 +575,17 @@ def _surface_points(depth: torch.Tensor, z: torch.Tensor, inner: slice, near: fl
             smooth = torch.sub(log_in[:, :, 1:], log_in[:, :, :-1]).abs_() <= flying_threshold
             keep[:, :, 1:] &= smooth
             keep[:, :, :-1] &= smooth
-        if h > 1:  # edge k lies between halo rows k and k + 1
+        if h > 1:
             smooth = torch.sub(log_d[:, 1:], log_d[:, :-1]).abs_() <= flying_threshold
-            above = max(0, 1 - o)
             keep[:, above:] &= smooth[:, above + o - 1 : r + o - 1]
-            below = min(r, h - 1 - o)
             keep[:, :below] &= smooth[:, o : o + below]
     step = torch.zeros_like(z_in)
     if W > 1:
         across = torch.sub(z_in[:, :, 1:], z_in[:, :, :-1]).abs_()  # edge k: columns k, k + 1
         step[:, :, 1:] = across
         torch.maximum(step[:, :, :-1], across, out=step[:, :, :-1])
-    if h > 1:  # edge k: halo rows k, k + 1 (as for the flying pixels above)
+    if h > 1:
         across = torch.sub(z[:, 1:], z[:, :-1]).abs_()
-        above, below = max(0, 1 - o), min(r, h - 1 - o)
         torch.maximum(step[:, above:], across[:, above + o - 1 : r + o - 1], out=step[:, above:])
         torch.maximum(step[:, :below], across[:, o : o + below], out=step[:, :below])
     return keep, torch.sub(z_in, step, out=step)
@@ -691,6 +688,7 @@ class _RenderSettings:
     def __init__(self, mode, clean_holes, splat_radius, max_splat_radius, near, depth_tolerance,
                  drop_flying_pixels, flying_threshold, return_depth=False):
         self.mode, self.clean_holes, self.return_depth = mode, bool(clean_holes), bool(return_depth)
+        self.channels = 4 if self.return_depth else 3  # RGB (+ target depth) per point
         self.splat_radius, self.max_splat_radius = splat_radius, float(max_splat_radius)
         self.near, self.depth_tolerance = float(near), float(depth_tolerance)
         self.drop_flying_pixels, self.flying_threshold = bool(drop_flying_pixels), float(flying_threshold)
@@ -727,7 +725,7 @@ def _render_chunk_official(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _R
         z_max[frames] = torch.maximum(z_max[frames], z.amax(dim=(1, 2)))
         projected.append((x, y, z))
     log_max = _official_log_depth(z_max).view(n, 1, 1)
-    canvas = _Canvas(n, out_size[0], out_size[1], 2, device, buffers, channels=4 if s.return_depth else 3)
+    canvas = _Canvas(n, out_size[0], out_size[1], 2, device, buffers, channels=s.channels)
     for (frames, rows), (x, y, z) in zip(bands, projected):
         colors = [rgb[frames, rows, :, k] for k in range(3)] + ([z] if s.return_depth else [])
         _splat_official(canvas, x, y, z, colors, log_max[frames], frames, None if mask is None else mask[frames, rows])
@@ -742,7 +740,7 @@ def _render_chunk_zbuffer(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _Re
     bands = _bands(n, H, W, device)
     magnification = _magnification(Ks, Kd)
     bound = _MagnificationBound(chain, magnification, W, 2.0 - 2.0 * AUTO_RADIUS_MARGIN)
-    canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device, buffers, channels=4 if s.return_depth else 3)
+    canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device, buffers, channels=s.channels)
     work = []
     for frames, rows in bands:
         # flying pixels and depth steps need neighbours: the band plus a 1-row halo (projected
@@ -762,7 +760,7 @@ def _render_chunk_zbuffer(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _Re
             # are plain bilinear
             if bound.may_magnify(frames, rows, depth[frames, rows]):
                 d_scaled = depth[frames, rows] * magnification[frames]
-                big = torch.gt(d_scaled, z[frames, rows] * (2.0 - 2.0 * AUTO_RADIUS_MARGIN)).logical_and_(keep)
+                big = torch.gt(d_scaled, z[frames, rows] * bound.threshold).logical_and_(keep)
                 sel = torch.nonzero(big.reshape(-1)).squeeze(1)
                 m = d_scaled.reshape(-1)[sel] / z[frames, rows].reshape(-1)[sel]
                 radius = (sel, m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius))
@@ -869,18 +867,7 @@ def _clip_inputs(frames, depths) -> Tuple[torch.Tensor, torch.Tensor]:
 
 def _as_transforms(transforms, count: int) -> torch.Tensor:
     """Validate source→target transforms as float32 ``[count, 4, 4]``."""
-    if not isinstance(transforms, torch.Tensor):
-        try:
-            import numpy as np
-
-            if isinstance(transforms, np.ndarray):
-                transforms = torch.from_numpy(np.ascontiguousarray(transforms))
-        except ImportError:  # pragma: no cover
-            pass
-    if not isinstance(transforms, torch.Tensor):
-        raise TrajCrafterError(
-            f"transforms must be a torch tensor or numpy array [T, 4, 4], got {type(transforms).__name__}."
-        )
+    transforms = _to_tensor(transforms, "transforms")
     if transforms.ndim != 3 or tuple(transforms.shape[1:]) != (4, 4) or transforms.shape[0] != count:
         raise TrajCrafterError(
             f"transforms must have shape [T, 4, 4] with T = {count} (one source→target camera "
@@ -938,10 +925,7 @@ def _as_point_mask(point_mask, shape: Tuple[int, int, int], device) -> Optional[
     """``point_mask`` as bool ``[T, H, W]`` on ``device`` (None stays None)."""
     if point_mask is None:
         return None
-    if not isinstance(point_mask, torch.Tensor):
-        import numpy as np
-
-        point_mask = torch.from_numpy(np.asarray(point_mask))
+    point_mask = _to_tensor(point_mask, "point_mask")
     if tuple(point_mask.shape) != tuple(shape):
         raise TrajCrafterError(
             f"point_mask must have one value per source pixel, shape {list(shape)} [T, H, W], "
