@@ -204,6 +204,28 @@ def test_zbuffer_background_does_not_bleed_into_the_foreground():
     assert float((official[inner] - red).abs().max()) > 0.05
 
 
+@pytest.mark.parametrize(
+    "far, options, dropped",
+    [
+        (1.2, {}, True),  # log(1.2) = 0.18 > 0.1 (the default threshold): both sides of the step go
+        (1.05, {}, False),  # log(1.05) = 0.049: a smooth surface
+        (1.05, {"flying_threshold": 0.01}, True),
+        (1.2, {"drop_flying_pixels": False}, False),
+    ],
+)
+def test_zbuffer_drops_the_pixels_on_both_sides_of_a_depth_step(far, options, dropped):
+    # Two fronto-parallel half planes, static camera: each point lands exactly on its pixel, so
+    # a dropped point is a hole. The step is between columns 15 and 16, a jump of log(far) in
+    # log depth seen from either side (near side: exactly; far side: -log(2 - e^-t) = 0.091 at t = 0.1).
+    depths = torch.ones(1, H, W)
+    depths[:, :, W // 2 :] = far
+    images, holes = render_views(textured(), depths, K, translation(), mode="zbuffer", **options)
+    expected = torch.zeros(1, H, W)
+    if dropped:
+        expected[:, :, W // 2 - 1 : W // 2 + 1] = 1.0
+    assert torch.equal(holes, expected)
+
+
 def test_zbuffer_auto_radius_closes_pinholes_of_a_forward_move():
     frames = textured(seed=4)
     depths = torch.full((1, H, W), 4.0)

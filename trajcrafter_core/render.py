@@ -20,21 +20,24 @@ splats them into a target image with ``K_dst[t]``. Two modes:
     that fall in that pixel or one of its 8 neighbours. Pass 2 averages (tent weights) only the
     points whose depth, less one depth step of their own surface, is within ``depth_tolerance``
     (relative, default 2 %) of it, so a background point never blends into a foreground pixel
-    while slanted surfaces stay closed and blend smoothly. Points with target depth <= ``near`` are culled, flying pixels
-    at depth edges are dropped (:func:`~trajcrafter_core.pointcloud.flying_pixel_mask`), pixels
-    reached only by the faint tail of a footprint are holes, and with ``splat_radius="auto"``
-    each point's footprint grows with its magnification (focal ratio x source depth / target
-    depth) so zoom-ins and forward moves leave no pinholes.
+    while slanted surfaces stay closed and blend smoothly. Points with target depth <= ``near``
+    are culled, flying pixels at depth edges are dropped (the log-depth jump test of
+    :func:`~trajcrafter_core.pointcloud.flying_pixel_mask`, measured in the target camera),
+    pixels reached only by the faint tail of a footprint are holes, and with
+    ``splat_radius="auto"`` each point's footprint grows with its magnification (focal ratio x
+    source depth / target depth) so zoom-ins and forward moves leave no pinholes.
 
 Both return images in 0..1 with holes = 0 and a hole mask (1 = hole). ``clean_holes`` is the
 official ``--mask`` option: holes are dilated by a 5x5 square and the newly masked pixels zeroed.
 
-Memory and speed: frames are processed in chunks (default about 2 M points on CPU, 16 M on
-CUDA) with per-point temporaries only, so peak memory is inputs + outputs + a fixed amount
-whatever the clip length. On CPU each chunk is further cut into bands of about 128 K points
-that stay in cache while a few dozen elementwise operations run over them. All corners of all
-points accumulate with flat ``scatter_add_`` calls into one padded canvas per chunk; points
-outside the image are clamped into the padding (cropped away) instead of being filtered out.
+Memory and speed: frames are processed in chunks (default about 2 M points on CPU, one
+576x1024 frame for the z-buffer, 16 M on CUDA) with per-point temporaries only, so peak memory
+is inputs + outputs + a fixed amount whatever the clip length. On CPU each chunk is further cut
+into bands of about 128 K points that stay in cache while a few dozen elementwise operations run
+over them. All corners of all points accumulate with flat ``scatter_add_`` calls into one padded
+canvas per chunk; points outside the image are clamped into the padding (cropped away) instead
+of being filtered out, except that the z-buffer on CPU filters out the points of a band that
+fail its depth test when they are many.
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ ZBUFFER_MIN_WEIGHT = 0.02
 OWN_DISTANCE = 0.5
 
 _CPU_POINTS_PER_CHUNK = 1 << 21
+#: The z-buffer keeps per-point state between its two passes: one 576x1024 frame per chunk keeps
+#: it (and the canvas) mostly in the last-level cache.
+_CPU_ZBUFFER_POINTS_PER_CHUNK = 1 << 19
 _CUDA_POINTS_PER_CHUNK = 1 << 24
 _CPU_POINTS_PER_BAND = 1 << 17
 #: Where points that must reach no pixel are moved (clamped into the canvas padding).
@@ -193,7 +199,8 @@ class _ComposedCameraChain:
         M, b = self.M[frames], self.b[frames]
         p = []
         for i in range(3):
-            ray = M[:, i, 0].view(nb, 1, 1) * u + M[:, i, 1].view(nb, 1, 1) * v + M[:, i, 2].view(nb, 1, 1)
+            across = M[:, i, 0].view(nb, 1, 1) * u + M[:, i, 2].view(nb, 1, 1)  # [nb, 1, W]
+            ray = torch.addcmul(across, M[:, i, 1].view(nb, 1, 1), v)  # one full-size operation
             p.append(torch.addcmul(b[:, i].view(nb, 1, 1), depth, ray, out=None if out is None else out[i]))
         z = p[2]
         return p[0].div_(z), p[1].div_(z), z
@@ -231,8 +238,9 @@ class _Canvas:
         self.n, self.height, self.width, self.pad, self.channels = n, height, width, pad, channels
         self.row = width + 2 * pad
         self.plane = (height + 2 * pad) * self.row
-        # Flat indices are formed in float (exact below 2**24 per frame), then made integers.
-        self.index_dtype = torch.float32 if self.plane < (1 << 24) else torch.float64
+        # Flat indices are formed in float, exact below 2**24 over the whole chunk (else float64),
+        # then made integers (through int32 when they fit: about 2x faster than float -> int64).
+        self.index_dtype = torch.float32 if n * self.plane < (1 << 24) else torch.float64
         self.row_len = torch.tensor(float(self.row), dtype=self.index_dtype, device=device)
         # ``buffers`` (a dict kept by the caller across the chunks of one render) recycles the
         # accumulators: refilling them is much cheaper than page-faulting in fresh ones.
@@ -269,14 +277,21 @@ class _Canvas:
         """Depth of the nearest surface at each cell ``[n * plane]``: the nearest point owning the
         cell or one of its 8 neighbours (inf where there is none, and on the outermost padding
         ring). Looking one cell around closes the gaps between magnified points and keeps
-        foreground edges sharp: a background point beside a foreground one does not blend into it."""
-        out = self._buffer("limit", (self.n, self.height + 2 * self.pad, self.row), None, self.sums.device)
+        foreground edges sharp: a background point beside a foreground one does not blend into it.
+        Cell 0 (a corner of the ring), where dropped points are sent, is NaN: no depth passes there."""
+        shape = (self.n, self.height + 2 * self.pad, self.row)
+        out = self._buffer("limit", shape, None, self.sums.device)
         if self.zmin is None:
-            return out.fill_(math.inf).view(-1)
-        for ring in (out[:, 0], out[:, -1], out[:, :, 0], out[:, :, -1]):
-            ring.fill_(math.inf)
-        z = torch.minimum(self.zmin[0], self.zmin[1], out=self.zmin[0]).view(self.n, self.height + 2 * self.pad, self.row)
-        across = self._buffer("across", (self.n, self.height + 2 * self.pad, self.row - 2), None, self.sums.device)
+            out.fill_(math.inf).view(-1)[0] = math.nan
+            return out.view(-1)
+        layout = (out.data_ptr(), shape[1:])
+        if self._buffers.get("limit_ring") != layout:  # the ring is never written over: fill it once
+            for ring in (out[:, 0], out[:, -1], out[:, :, 0], out[:, :, -1]):
+                ring.fill_(math.inf)
+            self._buffers["limit_ring"] = layout
+        out.view(-1)[0] = math.nan
+        z = torch.minimum(self.zmin[0], self.zmin[1], out=self.zmin[0]).view(shape)
+        across = self._buffer("across", (self.n, shape[1], self.row - 2), None, self.sums.device)
         torch.minimum(z[:, :, :-2], z[:, :, 1:-1], out=across)
         torch.minimum(across, z[:, :, 2:], out=across)
         inner = out[:, 1:-1, 1:-1]
@@ -284,19 +299,29 @@ class _Canvas:
         torch.minimum(inner, across[:, 2:], out=inner)
         return out.view(-1)
 
-    def cell_index(self, col: torch.Tensor, row: torch.Tensor, frames, offset: int = 0) -> torch.Tensor:
-        """Flat indices (same shape) of canvas cells ``(col + offset, row + offset)``: ``col``,
-        ``row`` integral floats ``[nb, ...]`` of chunk frames ``frames`` (a slice, or a per-point
-        frame index tensor for gathered points)."""
-        flat = torch.addcmul(col.to(self.index_dtype), row.to(self.index_dtype), self.row_len).long()
+    def cell_coords(self, col: torch.Tensor, row: torch.Tensor, frames, offset: int = 0) -> torch.Tensor:
+        """Flat indices, as exact floats (``index_dtype``; same shape), of canvas cells
+        ``(col + offset, row + offset)``: ``col``, ``row`` integral floats ``[nb, ...]`` of chunk
+        frames ``frames`` (a slice, or a per-point frame index tensor for gathered points)."""
+        dtype = self.index_dtype
+        flat = torch.addcmul(col.to(dtype), row.to(dtype), self.row_len)
+        shift = offset * (self.row + 1)
         if isinstance(frames, slice):
             nb = flat.shape[0]
-            flat += (frames.start or 0) * self.plane + offset * (self.row + 1)
+            flat += (frames.start or 0) * self.plane + shift
             if nb > 1:
-                flat += (torch.arange(nb, device=flat.device) * self.plane).view(nb, *([1] * (flat.ndim - 1)))
+                flat += (torch.arange(nb, device=flat.device, dtype=dtype) * self.plane).view(nb, *([1] * (flat.ndim - 1)))
         else:
-            flat += frames * self.plane + offset * (self.row + 1)
+            flat += frames.to(dtype) * self.plane + shift
         return flat
+
+    def as_index(self, flat: torch.Tensor) -> torch.Tensor:
+        """Flat float indices from :meth:`cell_coords` as int64."""
+        return flat.int().long() if self.index_dtype == torch.float32 else flat.long()
+
+    def cell_index(self, col: torch.Tensor, row: torch.Tensor, frames, offset: int = 0) -> torch.Tensor:
+        """:meth:`cell_coords` as int64 indices."""
+        return self.as_index(self.cell_coords(col, row, frames, offset))
 
     def source(self, shape) -> Tuple[torch.Tensor, torch.Tensor]:
         """A source buffer for :meth:`add`, ``[channels + 1, numel]``, and its last row (the
@@ -414,18 +439,79 @@ def _tent_weights(frac: torch.Tensor, width: int, inv_radius) -> torch.Tensor:
     return d.neg_().add_(1.0).clamp_(min=0.0)
 
 
+#: z-buffer on CPU: when fewer than this fraction of a band's points pass the depth test, the
+#: others are filtered out before the splat (cheaper than splatting zero weights from there on).
+_COMPACT_BELOW = 0.8
 #: Footprint entries (points x cells) processed at once for magnified points.
 _FOOTPRINT_ENTRIES = 1 << 22
 
 
-class _PointGroup:
-    """Points of a band splatted with one footprint width (cells per axis): either all points of
-    the band (``members`` marks those to splat, the others are moved away) or gathered ones."""
+class _BilinearPoints:
+    """The z-buffer's common case: points splatted bilinearly (tent radius 1) onto the 2x2 pixels
+    around them and depth-tested at the pixel they fall in (nearest pixel: a point on a pixel
+    centre, give or take float noise, owns that pixel).
 
-    def __init__(self, width: int, x, y, z, frames, members=None, inv_radius=None, sel=None):
+    ``keep`` float32 0/1 like ``x``: the points to splat. Masks are 0/1 floats and dropped points
+    are sent to cell 0 of the canvas, whose depth limit is NaN (no point passes there), instead
+    of being filtered out: on CPU a float mask costs a quarter of a bool one and a fifth of
+    ``torch.where``/``masked_fill``. Between the passes only 20 bytes per point are kept (float
+    cell indices, fractions, test depth): pass 2 reads them back from memory, so less is faster
+    than recomputing nothing."""
+
+    def __init__(self, canvas: "_Canvas", frames: slice, x, y, z, z_test, keep, colors):
+        """``colors``: ``[nb, h, w, 3]`` (a view of the frames) + optionally a depth plane."""
+        # floors in [-1, size - 1] reach a visible pixel; the others are clamped into the padding
+        col, fx = _floor_in_canvas(x, -2.0, canvas.width + 1.0)
+        row, fy = _floor_in_canvas(y, -2.0, canvas.height + 1.0)
+        self.flat = canvas.cell_coords(col, row, frames, offset=canvas.pad)
+        own = torch.add(self.flat, torch.ge(fx, 0.5, out=col))
+        self.own = own.add_(torch.ge(fy, 0.5, out=row), alpha=canvas.row).mul_(keep)
+        # x, y = +-inf (points at z = 0, dropped) give NaN fractions and weights, which land in
+        # the padding (their cells are clamped there) and are cropped away
+        self.fx, self.fy = fx, fy
+        self.z, self.z_test, self.colors = z, z_test, colors
+        self.compact = x.device.type == "cpu"
+
+    def nearest_depth(self, canvas: "_Canvas") -> None:
+        self.own = canvas.as_index(self.own)
+        canvas.add_owner_depth(self.own, self.z)
+        self.z = None
+
+    def blend_front(self, canvas: "_Canvas", limit: torch.Tensor) -> None:
+        passed = self.z_test.le_(limit.index_select(0, self.own.view(-1)).view(self.own.shape))  # 0/1
+        flat, fx, fy = self.flat, self.fx, self.fy
+        rgb, *extra = self.colors
+        if self.compact and float(passed.sum()) < _COMPACT_BELOW * passed.numel():
+            # many points fail (occluded, dropped, off-image): splat only the others
+            picked = torch.nonzero(passed.view(-1)).squeeze(1)
+            flat, fx, fy = (t.view(-1).index_select(0, picked) for t in (flat, fx, fy))
+            colors = [rgb.reshape(-1, 3)[:, k].index_select(0, picked) for k in range(3)]
+            colors += [c.reshape(-1).index_select(0, picked) for c in extra]
+            wy = torch.stack([1.0 - fy, fy])
+        else:
+            colors = list(rgb.movedim(-1, 0).contiguous().unbind(0)) + extra  # planes: each read 4x
+            wy = torch.empty((2, *fy.shape), device=fy.device)  # (1 - fy, fy) * passed
+            torch.mul(fy, passed, out=wy[1])
+            torch.sub(passed, wy[1], out=wy[0])
+        src, weight = canvas.source((2, 2, *fy.shape))
+        torch.mul(fx, wy, out=weight[1])  # [dx, dy, ...]: fx * wy, (1 - fx) * wy
+        torch.sub(wy, weight[1], out=weight[0])
+        cells = torch.tensor([[0, canvas.row], [1, canvas.row + 1]], device=flat.device)
+        index = canvas.as_index(flat) + cells.view(2, 2, *([1] * flat.ndim))
+        canvas.add(index, weight, colors, src)
+
+
+class _PointGroup:
+    """Points splatted with tent footprints of ``width`` cells per axis and radius
+    ``1 / inv_radius`` (magnified points, or a fixed ``splat_radius``), depth-tested at every
+    footprint cell: either all points of a band (``members``, bool, marks those to splat; the
+    others are moved away) or gathered ones (``sel``: their flat indices in the band)."""
+
+    def __init__(self, width: int, x, y, z, z_test, colors, frames, members=None, inv_radius=None, sel=None):
         self.width, self.x, self.y, self.z, self.frames = width, x, y, z, frames
+        self.z_test, self.colors = z_test, colors
         self.members, self.inv_radius, self.sel = members, inv_radius, sel
-        self._anchor = self._own = None
+        self._anchor = None
 
     def anchor(self, canvas: _Canvas):
         """Flat index of each point's anchor cell (its footprint spans ``width`` cells from
@@ -442,31 +528,23 @@ class _PointGroup:
             self._anchor = canvas.cell_index(col, row, self.frames, offset=canvas.pad), fx, fy
         return self._anchor
 
-    def footprint(self, canvas: _Canvas, keep=None, out=None):
+    def footprint(self, canvas: _Canvas, out=None):
         """Flat index and tent weight of every footprint cell, ``[width, width, ...points]``
-        (weights of points not in ``keep`` zeroed; written into ``out`` when given)."""
+        (written into ``out`` when given), and the per-axis weights."""
         w = self.width
         base, fx, fy = self.anchor(canvas)
         wx, wy = _tent_weights(fx, w, self.inv_radius), _tent_weights(fy, w, self.inv_radius)
-        if keep is not None:
-            wy = torch.where(keep, wy, 0.0)
         first = _footprint_offsets(w)[0]
         o = torch.arange(first, first + w, device=base.device)
         cells = (o.view(-1, 1) + o.view(1, -1) * canvas.row).view(w, w, *([1] * base.ndim))
         return base + cells, torch.mul(wx.unsqueeze(1), wy.unsqueeze(0), out=out), (wx, wy)
 
-    def owned_cells(self, canvas: _Canvas):
-        """Cells whose depth test this group's points decide, and the point depth for each (inf
-        for the other footprint cells): the cell a point falls in (nearest pixel: a point on a
-        pixel centre, give or take float noise, owns that pixel), or for a magnified point (tent
-        radius R > 1) the cells within ``R - 1/8`` of it (half the spacing of its neighbours), so
-        its surface stays closed. A point does not decide the depth of cells it only grazes with
-        the tail of its footprint (see :meth:`_Canvas.nearest_depth` for the neighbourhood)."""
-        if self.width == 2 and self.inv_radius is None:
-            if self._own is None:
-                base, fx, fy = self.anchor(canvas)
-                self._own = base + (fx >= 0.5) + (fy >= 0.5) * canvas.row
-            return self._own, self.z
+    def nearest_depth(self, canvas: _Canvas) -> None:
+        """Pass 1: the depth of each point at the cells whose depth test it decides: the cells
+        within ``R - 1/8`` of it (half the spacing of its magnified neighbours, at least the
+        cell it falls in), so its surface stays closed. A point does not decide the depth of
+        cells it only grazes with the tail of its footprint (see :meth:`_Canvas.nearest_depth`
+        for the neighbourhood)."""
         index, _, (wx, wy) = self.footprint(canvas)
         inv_r = self.inv_radius
         if inv_r is None:
@@ -477,89 +555,92 @@ class _PointGroup:
             core = max(core, OWN_DISTANCE) if isinstance(core, float) else core.clamp_(min=OWN_DISTANCE)
             floor_weight = 1.0 - core * inv_r
         inside = (wx >= floor_weight).unsqueeze(1) & (wy >= floor_weight).unsqueeze(0)
-        return index, torch.where(inside, self.z, math.inf)
+        canvas.add_owner_depth(index, torch.where(inside, self.z, math.inf))
+
+    def blend_front(self, canvas: _Canvas, limit: torch.Tensor) -> None:
+        """Pass 2: accumulate the footprint cells where the point is within the depth limit."""
+        src, out = canvas.source((self.width, self.width, *self.x.shape))
+        index, weight, _ = self.footprint(canvas, out=out)
+        weight.masked_fill_(self.z_test > limit.take(index), 0.0)
+        canvas.add(index, weight, self.colors, src)
 
 
 class _ZBufferBand:
-    """One band of points for the two z-buffer passes: positions, depth, depth for the test
-    (``z_test``), colours, which points to splat (``keep``) and their tent radii, split into
-    :class:`_PointGroup` s."""
+    """One band of points for the two z-buffer passes: the bilinear points plus, when some
+    points are magnified (tent radius > 1), :class:`_PointGroup` s of them."""
 
-    def __init__(self, frames: slice, x, y, z, z_test, colors, keep, radius, size):
-        self.frames, self.z_test, self.colors = frames, z_test, colors
-        self.groups = self._group(x, y, z, keep, radius, size)
-
-    def _group(self, x, y, z, keep, radius, size) -> List[_PointGroup]:
-        """Most points use a plain bilinear 2x2 footprint; magnified ones are gathered per width.
-
-        ``radius``: None (1 everywhere), a float, a per-point tensor, or ``(indices, radii)`` of
-        the only points whose radius exceeds 1 (flat indices into the band).
-        """
-        if radius is None:
-            return [_PointGroup(2, x, y, z, self.frames, keep)]
+    def __init__(self, canvas: _Canvas, frames: slice, x, y, z, z_test, colors, keep, radius, size):
+        """``colors``: ``[nb, h, w, 3]`` + optionally a depth plane like ``x``; ``keep``: float32
+        0/1 like ``x``; ``radius``: None (1 everywhere), a float, or ``(indices, radii_of,
+        max_radius)`` for the only points whose radius may exceed 1 (flat indices into the band;
+        they are taken out of ``keep``; ``radii_of(indices)`` gives the radii of some of them,
+        all <= ``max_radius``)."""
+        self.parts: List = []
         if isinstance(radius, float):
             w = math.ceil(2 * radius)
-            return [_PointGroup(w, x, y, z, self.frames, keep, None if w == 2 else 1.0 / radius)]
-        if isinstance(radius, tuple):
-            sel, radii = radius
-        else:
-            big = keep & (radius > 1.0)
-            sel = torch.nonzero(big.reshape(-1)).squeeze(1)
-            radii = radius.reshape(-1)[sel]
-        if sel.numel() == 0:
-            return [_PointGroup(2, x, y, z, self.frames, keep)]
-        members = keep.clone()
-        members.view(-1)[sel] = False
-        groups = [_PointGroup(2, x, y, z, self.frames, members)]
-        # one footprint width (the widest) for all magnified points of the band: fewer, larger
-        # operations; each point's tent still has its own radius (zero weight beyond it)
-        w = math.ceil(2 * float(radii.max()))
-        gx, gy, gz = (t.reshape(-1)[sel] for t in (x, y, z))
+            rgb, *extra = colors
+            planes = [rgb[..., k] for k in range(3)] + extra
+            self.parts.append(_PointGroup(w, x, y, z, z_test, planes, frames, keep > 0, 1.0 / radius))
+            return
+        gathered = []
+        if radius is not None:
+            keep.view(-1)[radius[0]] = 0.0
+            gathered = self._gather(frames, x, y, z, z_test, colors, *radius, size)
+        self.parts.append(_BilinearPoints(canvas, frames, x, y, z, z_test, keep, colors))
+        self.parts.extend(gathered)
+
+    @staticmethod
+    def _gather(frames, x, y, z, z_test, colors, sel, radii_of, max_radius, size) -> List[_PointGroup]:
+        """Groups of the magnified points ``sel`` that can reach the image: one footprint width
+        (the widest) for all of them, in pieces of bounded size; each point's tent still has its
+        own radius (zero weight beyond it)."""
+        reach = math.ceil(2 * max_radius)
+        gx, gy = x.reshape(-1)[sel], y.reshape(-1)[sel]
         height, width = size
-        visible = torch.nonzero((gx > -w - 1) & (gx < width + w) & (gy > -w - 1) & (gy < height + w)).squeeze(1)
-        for piece in visible.split(max(1, _FOOTPRINT_ENTRIES // (w * w))):
+        visible = torch.nonzero((gx > -reach - 1) & (gx < width + reach) & (gy > -reach - 1) & (gy < height + reach))
+        sel = sel[visible.squeeze(1)]
+        if sel.numel() == 0:
+            return []
+        radii = radii_of(sel)
+        w = math.ceil(2 * float(radii.max()))
+        groups = []
+        rgb, *extra = colors
+        for piece in torch.arange(sel.numel(), device=sel.device).split(max(1, _FOOTPRINT_ENTRIES // (w * w))):
             points = sel[piece]
-            frames = torch.div(points, x[0].numel(), rounding_mode="floor") + self.frames.start
-            groups.append(_PointGroup(w, gx[piece], gy[piece], gz[piece], frames,
+            point_frames = torch.div(points, x[0].numel(), rounding_mode="floor") + frames.start
+            picked = [rgb.reshape(-1, 3)[points, k] for k in range(3)] + [c.reshape(-1)[points] for c in extra]
+            gx, gy, gz, gt = (t.reshape(-1)[points] for t in (x, y, z, z_test))
+            groups.append(_PointGroup(w, gx, gy, gz, gt, picked, point_frames,
                                       inv_radius=radii[piece].reciprocal(), sel=points))
         return groups
 
     def nearest_depth(self, canvas: _Canvas) -> None:
-        """Pass 1: the depth of the points at the cells they own (see :meth:`_PointGroup.owned_cells`)."""
-        for group in self.groups:
-            canvas.add_owner_depth(*group.owned_cells(canvas))
+        """Pass 1: the depth of the points at the cells they own."""
+        for part in self.parts:
+            part.nearest_depth(canvas)
 
     def blend_front(self, canvas: _Canvas, limit: torch.Tensor) -> None:
-        """Pass 2: accumulate the contributions of points whose depth is <= ``limit``: tested at
-        the cell a plain bilinear point falls in, at every footprint cell of a magnified one."""
-        for group in self.groups:
-            if group.sel is None:
-                z_test, colors = self.z_test, self.colors
-            else:
-                z_test = self.z_test.reshape(-1)[group.sel]
-                colors = [c.reshape(-1)[group.sel] for c in self.colors]
-            src, out = canvas.source((group.width, group.width, *group.x.shape))
-            if group.width == 2 and group.inv_radius is None:
-                own, _ = group.owned_cells(canvas)
-                index, weight, _ = group.footprint(canvas, keep=z_test <= limit.take(own), out=out)
-            else:
-                index, weight, _ = group.footprint(canvas, out=out)
-                weight.masked_fill_(z_test > limit.take(index), 0.0)
-            canvas.add(index, weight, colors, src)
+        """Pass 2: accumulate the contributions of points whose test depth is <= ``limit``."""
+        for part in self.parts:
+            part.blend_front(canvas, limit)
 
 
-def _surface_points(depth: torch.Tensor, z: torch.Tensor, inner: slice, near: float,
-                    flying_threshold: Optional[float]) -> Tuple[torch.Tensor, torch.Tensor]:
+def _surface_points(z: torch.Tensor, inner: slice, near: float, flying_threshold: Optional[float],
+                    tolerance: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
     """Which points of a band to splat, and the depth they take the depth test with.
 
-    ``depth`` (source depth) and ``z`` (target depth) are ``[nb, h, W]`` grids: the band's rows
-    ``inner`` plus at most one row of halo above and below (none at the image border). For the
-    band's rows returns ``keep`` (bool: ``z > near`` and, unless ``flying_threshold`` is None,
-    not a flying pixel: no log-depth jump above the threshold to any of the 4 neighbours, as
-    :func:`~trajcrafter_core.pointcloud.flying_pixel_mask`) and ``z_test = z - step``, ``step``
-    being the largest ``|z|`` difference to one of its 4 neighbours. A kept point has no depth
-    jump to any neighbour, so for the points that matter the step never spans two surfaces
-    (it does span creases, e.g. where a wall meets the floor, which must stay closed too).
+    ``z`` (target depth) is an ``[nb, h, W]`` grid: the band's rows ``inner`` plus at most one
+    row of halo above and below (none at the image border). With ``step`` the largest ``|z|``
+    difference of a point to one of its 4 neighbours, returns for the band's rows ``keep``
+    (float32 0/1: ``z > near`` and, unless ``flying_threshold`` is None, not a flying pixel:
+    ``step < (1 - exp(-flying_threshold)) * (z - near)``) and ``z_test = (z - step) / (1 + tolerance)``
+    (to be compared with the nearest depth around it).
+
+    The flying-pixel test is the log-depth jump of :func:`~trajcrafter_core.pointcloud.flying_pixel_mask`
+    measured in the target camera, where the render needs it: exactly ``flying_threshold`` to a
+    nearer neighbour, ``-log(2 - exp(threshold))`` (0.091 for 0.1) to a farther one. A kept point
+    has no depth jump to any neighbour, so for the points that matter the step never spans two
+    surfaces (it does span creases, e.g. where a wall meets the floor, which must stay closed too).
     """
     nb, h, W = z.shape
     o, r = inner.start, inner.stop - inner.start
@@ -567,28 +648,25 @@ def _surface_points(depth: torch.Tensor, z: torch.Tensor, inner: slice, near: fl
     # (rows from ``above`` on) and edge j + o below (rows before ``below``)
     above, below = max(0, 1 - o), min(r, h - 1 - o)
     z_in = z[:, inner]
-    keep = z_in > near
-    if flying_threshold is not None:
-        log_d = torch.log(depth)
-        if W > 1:
-            log_in = log_d[:, inner]
-            smooth = torch.sub(log_in[:, :, 1:], log_in[:, :, :-1]).abs_() <= flying_threshold
-            keep[:, :, 1:] &= smooth
-            keep[:, :, :-1] &= smooth
-        if h > 1:
-            smooth = torch.sub(log_d[:, 1:], log_d[:, :-1]).abs_() <= flying_threshold
-            keep[:, above:] &= smooth[:, above + o - 1 : r + o - 1]
-            keep[:, :below] &= smooth[:, o : o + below]
-    step = torch.zeros_like(z_in)
+    step = torch.empty_like(z_in)
     if W > 1:
         across = torch.sub(z_in[:, :, 1:], z_in[:, :, :-1]).abs_()  # edge k: columns k, k + 1
-        step[:, :, 1:] = across
-        torch.maximum(step[:, :, :-1], across, out=step[:, :, :-1])
+        step[:, :, 0] = across[:, :, 0]
+        step[:, :, -1] = across[:, :, -1]
+        torch.maximum(across[:, :, 1:], across[:, :, :-1], out=step[:, :, 1:-1])
+    else:
+        step.zero_()
     if h > 1:
         across = torch.sub(z[:, 1:], z[:, :-1]).abs_()
         torch.maximum(step[:, above:], across[:, above + o - 1 : r + o - 1], out=step[:, above:])
         torch.maximum(step[:, :below], across[:, o : o + below], out=step[:, :below])
-    return keep, torch.sub(z_in, step, out=step)
+    if flying_threshold is None:
+        keep = torch.gt(z_in, near, out=torch.empty_like(z_in))  # 0/1
+    else:  # c (z - near) > step >= 0 also says z > near
+        c = -math.expm1(-flying_threshold)
+        keep = torch.sub(z_in, near).mul_(c).gt_(step)
+    z_test = torch.sub(z_in, step, out=step)
+    return keep, z_test.div_(1.0 + tolerance) if tolerance else z_test
 
 
 class _MagnificationBound:
@@ -604,14 +682,15 @@ class _MagnificationBound:
         self.mag = magnification.reshape(-1).tolist()
         self.width, self.threshold = width, threshold
 
-    def may_magnify(self, frames: slice, rows: slice, depth: torch.Tensor) -> bool:
-        """``depth``: the band's source depth ``[nb, h, W]`` (frames ``frames`` of the chunk)."""
-        if depth.device.type != "cpu" or (frames.stop - frames.start) != 1:
+    def may_magnify(self, frames: slice, rows: slice, depth_range: Optional[Tuple[float, float]]) -> bool:
+        """``depth_range``: min and max source depth of the band (frames ``frames`` of the chunk,
+        rows ``rows``), or None (unknown: may magnify)."""
+        if depth_range is None or (frames.stop - frames.start) != 1:
             return True
         j = frames.start
         m20, m21, m22 = self.rows[j]
         ray_min = m22 + min(0.0, m20 * (self.width - 1)) + min(m21 * rows.start, m21 * (rows.stop - 1))
-        d_min, d_max = (float(v) for v in torch.aminmax(depth))
+        d_min, d_max = depth_range
         bz = self.bz[j]
         lower = ray_min + (bz / d_max if bz >= 0 else bz / d_min)
         return not (lower > 0 and self.mag[j] <= self.threshold * lower)
@@ -650,8 +729,12 @@ def splat_points(
     else:
         widest = 2 if radius is None else math.ceil(2 * float(radius.max()))
         canvas = _Canvas(n, height, width, widest + 1, z.device)
-        keep = torch.ones_like(z, dtype=torch.bool) if keep is None else keep
-        band = _ZBufferBand(frames, x, y, z, z, chans, keep, radius, size)
+        keep = torch.ones_like(z) if keep is None else keep.to(z.dtype, copy=True)  # 0/1
+        if radius is not None:
+            sel = torch.nonzero((radius.reshape(-1) > 1.0) & (keep.reshape(-1) > 0)).squeeze(1)
+            radii = radius.reshape(-1).float()
+            radius = (sel, radii.__getitem__, float(radii.max())) if sel.numel() else None
+        band = _ZBufferBand(canvas, frames, x, y, z, z, [colors], keep, radius, size)
         band.nearest_depth(canvas)
         band.blend_front(canvas, canvas.nearest_depth().mul_(1.0 + depth_tolerance))
     if normalize:
@@ -700,16 +783,20 @@ class _RenderSettings:
         return math.ceil(2 * radius) + 1
 
 
-def _check_band(rgb: torch.Tensor, depth: torch.Tensor, validate: bool) -> None:
+def _check_band(rgb: torch.Tensor, depth: torch.Tensor, validate: bool, depth_range: bool = False):
     """The conventions' value checks (finite colours, finite depth > 0) on one band, cheap while
-    the band is in cache: a sum (NaN/inf make it non-finite) and a min screen the band, and the
-    conventions' validators, which name the problem, run only on a suspicious band."""
-    if not validate:
-        return
-    if not bool(torch.isfinite(rgb.sum())):
+    the band is in cache: a sum (NaN/inf make it non-finite) and the depth's min and max screen
+    the band, and the conventions' validators, which name the problem, run only on a suspicious
+    band. Returns the band's ``(min, max)`` depth when ``depth_range`` (else None)."""
+    if validate and not bool(torch.isfinite(rgb.sum())):
         check_finite(rgb, "frames")
-    if not (bool(depth.amin() > 0) and bool(torch.isfinite(depth.sum()))):
+    if not (validate or depth_range):
+        return None
+    d_min, d_max = torch.aminmax(depth)
+    d_min, d_max = float(d_min), float(d_max)
+    if validate and not (d_min > 0 and d_max < math.inf):  # NaN fails too
         as_depth(depth, "depths")
+    return (d_min, d_max) if depth_range else None
 
 
 def _render_chunk_official(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _RenderSettings, validate,
@@ -736,41 +823,45 @@ def _render_chunk_zbuffer(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _Re
                           buffers=None) -> _Canvas:
     n, H, W = depth.shape
     chain = _ComposedCameraChain(Ks, Tr, Kd)
-    x, y, z = (torch.empty_like(depth) for _ in range(3))
-    bands = _bands(n, H, W, device)
     magnification = _magnification(Ks, Kd)
     bound = _MagnificationBound(chain, magnification, W, 2.0 - 2.0 * AUTO_RADIUS_MARGIN)
     canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device, buffers, channels=s.channels)
     work = []
-    for frames, rows in bands:
-        # flying pixels and depth steps need neighbours: the band plus a 1-row halo (projected
-        # with the band while it is in cache; a halo row is projected twice, identically)
+    for frames, rows in _bands(n, H, W, device):
+        # flying pixels and depth steps need neighbours: the band plus a 1-row halo
         halo = _halo(rows, H, 1)
         inner = slice(rows.start - halo.start, rows.stop - halo.start)
-        _check_band(rgb[frames, rows], depth[frames, rows], validate)
-        chain.project(depth[frames, halo], frames, halo.start, out=(x[frames, halo], y[frames, halo], z[frames, halo]))
-        keep, z_test = _surface_points(depth[frames, halo], z[frames, halo], inner, s.near,
-                                       s.flying_threshold if s.drop_flying_pixels else None)
+        # the depth range bounds the magnification (CPU: on CUDA the per-point search is cheap)
+        depth_range = _check_band(rgb[frames, rows], depth[frames, rows], validate,
+                                  depth_range=s.splat_radius == "auto" and depth.device.type == "cpu")
+        x, y, z = chain.project(depth[frames, halo], frames, halo.start)
+        keep, z_test = _surface_points(z, inner, s.near, s.flying_threshold if s.drop_flying_pixels else None,
+                                       s.depth_tolerance)
+        x, y, z = x[:, inner], y[:, inner], z[:, inner]
         if mask is not None:
-            keep &= mask[frames, rows]
+            keep.mul_(mask[frames, rows])
         radius = None
         if s.splat_radius == "auto":
             # radius m / 2 + margin > 1 only where the magnification m > 2 - 2 margin: find
             # those points (if the band can have any) and size their footprints; all others
             # are plain bilinear
-            if bound.may_magnify(frames, rows, depth[frames, rows]):
+            if bound.may_magnify(frames, rows, depth_range):
                 d_scaled = depth[frames, rows] * magnification[frames]
-                big = torch.gt(d_scaled, z[frames, rows] * bound.threshold).logical_and_(keep)
-                sel = torch.nonzero(big.reshape(-1)).squeeze(1)
-                m = d_scaled.reshape(-1)[sel] / z[frames, rows].reshape(-1)[sel]
-                radius = (sel, m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius))
+                big = torch.gt(d_scaled, z * bound.threshold, out=torch.empty_like(d_scaled)).mul_(keep)
+                sel = torch.nonzero(big.view(-1)).squeeze(1)
+                if sel.numel():
+                    def radii_of(points, d_scaled=d_scaled, z=z):
+                        m = d_scaled.view(-1)[points] / z.reshape(-1)[points]
+                        return m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius)
+
+                    radius = (sel, radii_of, s.max_splat_radius)
         elif float(s.splat_radius) != 1.0:
             radius = float(s.splat_radius)
-        colors = [rgb[frames, rows, :, k] for k in range(3)] + ([z[frames, rows]] if s.return_depth else [])
-        band = _ZBufferBand(frames, x[frames, rows], y[frames, rows], z[frames, rows], z_test, colors, keep, radius, out_size)
+        colors = [rgb[frames, rows]] + ([z.clone()] if s.return_depth else [])
+        band = _ZBufferBand(canvas, frames, x, y, z, z_test, colors, keep, radius, out_size)
         band.nearest_depth(canvas)
         work.append(band)
-    limit = canvas.nearest_depth().mul_(1.0 + s.depth_tolerance)
+    limit = canvas.nearest_depth()  # the test depths carry the tolerance
     for band in work:
         band.blend_front(canvas, limit)
     return canvas
@@ -787,7 +878,10 @@ def _render(frames, depths, point_mask, source_index, K_src, transforms, K_dst, 
     holes = torch.empty(T, Ho, Wo, device=frames.device)
     rendered_depth = torch.empty(T, Ho, Wo, device=frames.device) if s.return_depth else None
     if chunk_size is None:
-        budget = _CUDA_POINTS_PER_CHUNK if device.type == "cuda" else _CPU_POINTS_PER_CHUNK
+        if device.type == "cuda":
+            budget = _CUDA_POINTS_PER_CHUNK
+        else:
+            budget = _CPU_POINTS_PER_CHUNK if s.mode == "official" else _CPU_ZBUFFER_POINTS_PER_CHUNK
         chunk_size = max(1, budget // (H * W))
     buffers: dict = {}  # canvas accumulators, recycled from chunk to chunk
     with torch.no_grad():
