@@ -107,6 +107,27 @@ def test_single_point_bilinear_weights_zbuffer():
     torch.testing.assert_close(weights, expected)
 
 
+@pytest.mark.parametrize("x_near, hole", [(8.2, False), (7.6, True)])
+def test_zbuffer_a_near_point_occludes_only_if_it_reaches_the_image(x_near, hole):
+    # A far surface with one point on every pixel of a 6x8 image, and one near point at the
+    # right edge: at x = 8.2 its bilinear footprint (columns 8, 9) misses the image, so it must
+    # not hide the far points there; at x = 7.6 it reaches column 7 (weight 0.4, row 3 only)
+    # and owns cell (3, 8), so the far points of column 7 within its 3x3 depth neighbourhood
+    # (rows 2..4) give way: pixel (3, 7) shows it, (2, 7) and (4, 7) are holes.
+    ys, xs = torch.meshgrid(torch.arange(6.0), torch.arange(8.0), indexing="ij")
+    x = torch.cat([xs.reshape(-1), torch.tensor([x_near])]).view(1, -1)
+    y = torch.cat([ys.reshape(-1), torch.tensor([3.0])]).view(1, -1)
+    z = torch.cat([torch.full((48,), 10.0), torch.tensor([1.0])]).view(1, -1)
+    colour = torch.cat([torch.zeros(48, 3), torch.ones(1, 3)]).view(1, -1, 3)
+    images, holes = splat_points(x, y, z, colour, (6, 8), "zbuffer")
+    expected_holes, expected_white = torch.zeros(1, 6, 8), torch.zeros(1, 6, 8)
+    if hole:
+        expected_holes[0, [2, 4], 7] = 1.0
+        expected_white[0, 3, 7] = 1.0
+    assert torch.equal(holes, expected_holes)
+    torch.testing.assert_close(images, expected_white.unsqueeze(-1).expand(1, 6, 8, 3))
+
+
 def test_exp_depth_weights_prefer_the_nearer_point_official():
     x, y = torch.tensor([[5.0, 5.0]]), torch.tensor([[4.0, 4.0]])
     z = torch.tensor([[2.0, 4.0]])

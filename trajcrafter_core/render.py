@@ -454,15 +454,19 @@ class _BilinearPoints:
     ``keep`` float32 0/1 like ``x``: the points to splat. Masks are 0/1 floats and dropped points
     are sent to cell 0 of the canvas, whose depth limit is NaN (no point passes there), instead
     of being filtered out: on CPU a float mask costs a quarter of a bool one and a fifth of
-    ``torch.where``/``masked_fill``. Between the passes only 20 bytes per point are kept (float
-    cell indices, fractions, test depth): pass 2 reads them back from memory, so less is faster
-    than recomputing nothing."""
+    ``torch.where``/``masked_fill``. Between the passes 20 bytes per point are kept (the owned
+    cell's int32 index, the float anchor cell, fractions and test depth): pass 2 reads them back
+    from memory, where every byte costs."""
 
     def __init__(self, canvas: "_Canvas", frames: slice, x, y, z, z_test, keep, colors):
         """``colors``: ``[nb, h, w, 3]`` (a view of the frames) + optionally a depth plane."""
         # floors in [-1, size - 1] reach a visible pixel; the others are clamped into the padding
-        col, fx = _floor_in_canvas(x, -2.0, canvas.width + 1.0)
-        row, fy = _floor_in_canvas(y, -2.0, canvas.height + 1.0)
+        # and dropped (no depth test, no splat)
+        col, fx = _floor_in_canvas(x, -2.0, float(canvas.width))
+        row, fy = _floor_in_canvas(y, -2.0, float(canvas.height))
+        inside = torch.empty_like(col)
+        for floor, size in ((col, canvas.width), (row, canvas.height)):
+            keep.mul_(torch.gt(floor, -2.0, out=inside)).mul_(torch.lt(floor, float(size), out=inside))
         self.flat = canvas.cell_coords(col, row, frames, offset=canvas.pad)
         own = torch.add(self.flat, torch.ge(fx, 0.5, out=col))
         self.own = own.add_(torch.ge(fy, 0.5, out=row), alpha=canvas.row).mul_(keep)
@@ -473,8 +477,11 @@ class _BilinearPoints:
         self.compact = x.device.type == "cpu"
 
     def nearest_depth(self, canvas: "_Canvas") -> None:
-        self.own = canvas.as_index(self.own)
-        canvas.add_owner_depth(self.own, self.z)
+        # int64 for the scatter; kept as int32 when it fits (pass 2 only gathers with it, and
+        # reading back half the bytes is what counts there)
+        own = self.own.int() if canvas.index_dtype == torch.float32 else canvas.as_index(self.own)
+        canvas.add_owner_depth(own.long(), self.z)
+        self.own = own
         self.z = None
 
     def blend_front(self, canvas: "_Canvas", limit: torch.Tensor) -> None:
@@ -487,7 +494,9 @@ class _BilinearPoints:
             flat, fx, fy = (t.view(-1).index_select(0, picked) for t in (flat, fx, fy))
             colors = [rgb.reshape(-1, 3)[:, k].index_select(0, picked) for k in range(3)]
             colors += [c.reshape(-1).index_select(0, picked) for c in extra]
-            wy = torch.stack([1.0 - fy, fy])
+            wy = torch.empty((2, *fy.shape), device=fy.device)  # (1 - fy, fy)
+            wy[1] = fy
+            torch.neg(fy, out=wy[0]).add_(1.0)
         else:
             colors = list(rgb.movedim(-1, 0).contiguous().unbind(0)) + extra  # planes: each read 4x
             wy = torch.empty((2, *fy.shape), device=fy.device)  # (1 - fy, fy) * passed
