@@ -291,7 +291,7 @@ class _Canvas:
             self._buffers["limit_ring"] = layout
         out.view(-1)[0] = math.nan
         z = torch.minimum(self.zmin[0], self.zmin[1], out=self.zmin[0]).view(shape)
-        across = self._buffer("across", (self.n, shape[1], self.row - 2), None, self.sums.device)
+        across = self.zmin[1].view(shape)[:, :, : self.row - 2]  # the merged-away half as scratch
         torch.minimum(z[:, :, :-2], z[:, :, 1:-1], out=across)
         torch.minimum(across, z[:, :, 2:], out=across)
         inner = out[:, 1:-1, 1:-1]
