@@ -8,7 +8,8 @@ DepthCrafter post-processing: 2.6 .. ~40 units with steps at luminance edges), o
 intrinsics and the official gradual target-pose path (``--pose``, default the official
 ``run.sh`` pose ``0 -30 0.3 0 0``).
 
-Each configuration runs in its own process, so "peak RSS" is that configuration's process peak
+The inputs are prepared once (reading and resizing the video takes most of a minute) and each
+configuration runs in its own process that loads them, so "peak RSS" is that configuration's process peak
 (inputs + outputs + working memory); "peak alloc" is the largest total of live torch CPU
 allocations during one render (working memory + outputs, inputs excluded).
 
