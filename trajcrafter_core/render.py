@@ -582,12 +582,12 @@ class _ZBufferBand:
     """One band of points for the two z-buffer passes: the bilinear points plus, when some
     points are magnified (tent radius > 1), :class:`_PointGroup` s of them."""
 
-    def __init__(self, canvas: _Canvas, frames: slice, x, y, z, z_test, colors, keep, radius, size):
+    def __init__(self, canvas: _Canvas, frames: slice, x, y, z, z_test, colors, keep, radius):
         """``colors``: ``[nb, h, w, 3]`` + optionally a depth plane like ``x``; ``keep``: float32
-        0/1 like ``x``; ``radius``: None (1 everywhere), a float, or ``(indices, radii_of,
-        max_radius)`` for the only points whose radius may exceed 1 (flat indices into the band;
-        they are taken out of ``keep``; ``radii_of(indices)`` gives the radii of some of them,
-        all <= ``max_radius``)."""
+        0/1 like ``x``; ``radius``: None (1 everywhere), a float, or ``(indices, radii_of)`` for
+        the only points whose radius exceeds 1 and whose footprint can reach the image (flat
+        indices into the band; they are taken out of ``keep``; ``radii_of(indices)`` gives their
+        radii)."""
         self.parts: List = []
         if isinstance(radius, float):
             w = math.ceil(2 * radius)
@@ -598,22 +598,15 @@ class _ZBufferBand:
         gathered = []
         if radius is not None:
             keep.view(-1)[radius[0]] = 0.0
-            gathered = self._gather(frames, x, y, z, z_test, colors, *radius, size)
+            gathered = self._gather(frames, x, y, z, z_test, colors, *radius)
         self.parts.append(_BilinearPoints(canvas, frames, x, y, z, z_test, keep, colors))
         self.parts.extend(gathered)
 
     @staticmethod
-    def _gather(frames, x, y, z, z_test, colors, sel, radii_of, max_radius, size) -> List[_PointGroup]:
-        """Groups of the magnified points ``sel`` that can reach the image: one footprint width
-        (the widest) for all of them, in pieces of bounded size; each point's tent still has its
-        own radius (zero weight beyond it)."""
-        reach = math.ceil(2 * max_radius)
-        gx, gy = x.reshape(-1)[sel], y.reshape(-1)[sel]
-        height, width = size
-        visible = torch.nonzero((gx > -reach - 1) & (gx < width + reach) & (gy > -reach - 1) & (gy < height + reach))
-        sel = sel[visible.squeeze(1)]
-        if sel.numel() == 0:
-            return []
+    def _gather(frames, x, y, z, z_test, colors, sel, radii_of) -> List[_PointGroup]:
+        """Groups of the magnified points ``sel`` (those that can reach the image, see
+        :func:`_reaches_image`): one footprint width (the widest) for all of them, in pieces of
+        bounded size; each point's tent still has its own radius (zero weight beyond it)."""
         radii = radii_of(sel)
         w = math.ceil(2 * float(radii.max()))
         groups = []
@@ -636,6 +629,15 @@ class _ZBufferBand:
         """Pass 2: accumulate the contributions of points whose test depth is <= ``limit``."""
         for part in self.parts:
             part.blend_front(canvas, limit)
+
+
+def _reaches_image(x: torch.Tensor, y: torch.Tensor, size: Tuple[int, int], max_radius: float) -> torch.Tensor:
+    """Float32 0/1 like ``x``: points whose widest tent footprint (radius ``max_radius``) can
+    touch the ``size = (height, width)`` image."""
+    reach = math.ceil(2 * max_radius) + 1.0
+    mask, inside = torch.empty_like(x), torch.empty_like(x)
+    torch.gt(x, -reach, out=mask).mul_(torch.lt(x, size[1] + reach, out=inside))
+    return mask.mul_(torch.gt(y, -reach, out=inside)).mul_(torch.lt(y, size[0] + reach, out=inside))
 
 
 def _surface_points(z: torch.Tensor, inner: slice, near: float, flying_threshold: Optional[float],
@@ -744,10 +746,12 @@ def splat_points(
         canvas = _Canvas(n, height, width, widest + 1, z.device)
         keep = torch.ones_like(z) if keep is None else keep.to(z.dtype, copy=True)  # 0/1
         if radius is not None:
-            sel = torch.nonzero((radius.reshape(-1) > 1.0) & (keep.reshape(-1) > 0)).squeeze(1)
             radii = radius.reshape(-1).float()
-            radius = (sel, radii.__getitem__, float(radii.max())) if sel.numel() else None
-        band = _ZBufferBand(canvas, frames, x, y, z, z, [colors], keep, radius, size)
+            big = (radii > 1.0).float().mul_(keep.reshape(-1))
+            big.mul_(_reaches_image(x, y, size, float(radii.max())).reshape(-1))
+            sel = torch.nonzero(big).squeeze(1)
+            radius = (sel, radii.__getitem__) if sel.numel() else None
+        band = _ZBufferBand(canvas, frames, x, y, z, z, [colors], keep, radius)
         band.nearest_depth(canvas)
         band.blend_front(canvas, canvas.nearest_depth().mul_(1.0 + depth_tolerance))
     if normalize:
@@ -863,20 +867,18 @@ def _render_chunk_zbuffer(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _Re
                 big = torch.gt(d_scaled, z * bound.threshold, out=torch.empty_like(d_scaled)).mul_(keep)
                 # only those whose widest footprint can reach the image (most magnified points
                 # of a large move are off-image, e.g. near ones swinging out of view)
-                reach, inside = math.ceil(2 * s.max_splat_radius) + 1.0, torch.empty_like(d_scaled)
-                for coord, size in ((x, out_size[1]), (y, out_size[0])):
-                    big.mul_(torch.gt(coord, -reach, out=inside)).mul_(torch.lt(coord, size + reach, out=inside))
+                big.mul_(_reaches_image(x, y, out_size, s.max_splat_radius))
                 sel = torch.nonzero(big.view(-1)).squeeze(1)
                 if sel.numel():
                     def radii_of(points, d_scaled=d_scaled, z=z):
                         m = d_scaled.view(-1)[points] / z.reshape(-1)[points]
                         return m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius)
 
-                    radius = (sel, radii_of, s.max_splat_radius)
+                    radius = (sel, radii_of)
         elif float(s.splat_radius) != 1.0:
             radius = float(s.splat_radius)
-        colors = [rgb[frames, rows]] + ([z.clone()] if s.return_depth else [])
-        band = _ZBufferBand(canvas, frames, x, y, z, z_test, colors, keep, radius, out_size)
+        colors = [rgb[frames, rows]] + ([z] if s.return_depth else [])  # z: this band's own, not written after
+        band = _ZBufferBand(canvas, frames, x, y, z, z_test, colors, keep, radius)
         band.nearest_depth(canvas)
         work.append(band)
     limit = canvas.nearest_depth()  # the test depths carry the tolerance
