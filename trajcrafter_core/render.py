@@ -98,6 +98,17 @@ ProgressFn = Callable[[int, int], None]
 # --------------------------------------------------------------------------------------------
 
 
+def _interleave(planes: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Planar ``[C, ...]`` → channel-last ``[..., C]`` (into ``out`` when given). ``torch.stack``
+    along the last dim: on CPU ~7x faster than a copy from a permuted view."""
+    return torch.stack(tuple(planes.unbind(0)), dim=-1, out=out)
+
+
+def _deinterleave(x: torch.Tensor) -> torch.Tensor:
+    """Channel-last ``[..., C]`` → planar ``[C, ...]`` (contiguous), the inverse of :func:`_interleave`."""
+    return torch.stack(tuple(x.unbind(-1)), dim=0)
+
+
 def _window_reduce(x: torch.Tensor, width: int, left: int, reduce) -> torch.Tensor:
     """``reduce`` (``torch.maximum``/``torch.minimum``) over ``width x width`` windows of the last
     two dims: output ``[i, j]`` covers rows ``i - left .. i - left + width - 1`` (same for
@@ -247,6 +258,7 @@ class _Canvas:
         self._buffers = {} if buffers is None else buffers
         self.sums = self._buffer("sums", (channels + 1, n * self.plane), 0.0, device)  # weight last
         self.zmin = None  # z-buffer: nearest depth of the points owning each cell
+        self._corners = None
 
     def _buffer(self, name: str, shape, fill: Optional[float], device) -> torch.Tensor:
         """A recycled float32 buffer of ``shape``, filled with ``fill`` (None: left as it is)."""
@@ -315,6 +327,13 @@ class _Canvas:
             flat += frames.to(dtype) * self.plane + shift
         return flat
 
+    def corner_offsets(self, ndim: int) -> torch.Tensor:
+        """Flat offsets of the 2x2 cells ``[dx, dy]`` from a cell, int64 shaped
+        ``[2, 2, 1 x ndim]`` to broadcast over ``ndim`` point dims (made once per canvas)."""
+        if self._corners is None:
+            self._corners = torch.tensor([[0, self.row], [1, self.row + 1]], device=self.sums.device)
+        return self._corners.view(2, 2, *([1] * ndim))
+
     def as_index(self, flat: torch.Tensor) -> torch.Tensor:
         """Flat float indices from :meth:`cell_coords` as int64."""
         return flat.int().long() if self.index_dtype == torch.float32 else flat.long()
@@ -362,14 +381,15 @@ class _Canvas:
         if images is None:
             images = torch.empty(*shape, 3, device=weight.device)
             holes = torch.empty(shape, device=weight.device)
-        # 0/1 float masks and a planar product copied channel-last in one pass: 2x faster on
-        # CPU than bool masks, masked_fill and a product written through a permuted view
+        # 0/1 float masks and a planar product interleaved channel-last by ``torch.stack``: on
+        # CPU 2x faster than bool masks, masked_fill and a product written through a permuted
+        # view, and the stack ~7x faster than copying from a permuted view
         covered = torch.ge(weight, min_weight, out=holes) if min_weight > 0 else torch.gt(weight, 0.0, out=holes)
         # 1 / weight where covered (exact: a covered weight is a normal float), else 0; NaN: a hole
         scale = weight.clamp_min(torch.finfo(weight.dtype).tiny).reciprocal_().mul_(covered).nan_to_num_(0.0)
         planar = self._buffer("planar", (3, *shape), None, weight.device)
         torch.mul(sums[:3], scale, out=planar).clamp_(0.0, 1.0)
-        images.copy_(planar.permute(1, 2, 3, 0))
+        _interleave(planar, out=images)
         holes.neg_().add_(1.0)
         if self.channels == 3:
             return images, holes
@@ -417,8 +437,7 @@ def _splat_official(canvas: _Canvas, x, y, z, colors, log_max, frames, mask=None
     # all four corners at once, [dx, dy, ...] in the official order nw, sw, ne, se
     src, weight = canvas.source((2, 2, *base.shape))
     torch.mul(wx.unsqueeze(1), wy.unsqueeze(0), out=weight)
-    shift = torch.tensor([[0, canvas.row], [1, canvas.row + 1]], device=base.device)
-    canvas.add(base + shift.view(2, 2, *([1] * base.ndim)), weight, colors, src)
+    canvas.add(base + canvas.corner_offsets(base.ndim), weight, colors, src)
 
 
 def _footprint_offsets(width: int) -> Tuple[int, float]:
@@ -494,23 +513,22 @@ class _BilinearPoints:
         rgb, *extra = self.colors
         if self.compact and float(passed.sum()) < _COMPACT_BELOW * passed.numel():
             # many points fail (occluded, dropped, off-image): splat only the others
-            picked = torch.nonzero(passed.view(-1)).squeeze(1)
+            picked = torch.nonzero(passed.view(-1) > 0).squeeze(1)  # 2x faster on bool than float
             flat, fx, fy = (t.view(-1).index_select(0, picked) for t in (flat, fx, fy))
-            colors = [rgb.reshape(-1, 3)[:, k].index_select(0, picked) for k in range(3)]
+            colors = list(_deinterleave(rgb.reshape(-1, 3).index_select(0, picked)))  # whole pixels
             colors += [c.reshape(-1).index_select(0, picked) for c in extra]
             wy = torch.empty((2, *fy.shape), device=fy.device)  # (1 - fy, fy)
             wy[1] = fy
             torch.neg(fy, out=wy[0]).add_(1.0)
         else:
-            colors = list(rgb.movedim(-1, 0).contiguous().unbind(0)) + extra  # planes: each read 4x
+            colors = list(_deinterleave(rgb)) + extra  # planes: each read 4x
             wy = torch.empty((2, *fy.shape), device=fy.device)  # (1 - fy, fy) * passed
             torch.mul(fy, passed, out=wy[1])
             torch.sub(passed, wy[1], out=wy[0])
         src, weight = canvas.source((2, 2, *fy.shape))
         torch.mul(fx, wy, out=weight[1])  # [dx, dy, ...]: fx * wy, (1 - fx) * wy
         torch.sub(wy, weight[1], out=weight[0])
-        cells = torch.tensor([[0, canvas.row], [1, canvas.row + 1]], device=flat.device)
-        index = canvas.as_index(flat) + cells.view(2, 2, *([1] * flat.ndim))
+        index = canvas.as_index(flat) + canvas.corner_offsets(flat.ndim)
         canvas.add(index, weight, colors, src)
 
 
@@ -863,16 +881,22 @@ def _render_chunk_zbuffer(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _Re
             # those points (if the band can have any) and size their footprints; all others
             # are plain bilinear
             if bound.may_magnify(frames, rows, depth_range):
-                d_scaled = depth[frames, rows] * magnification[frames]
-                big = torch.gt(d_scaled, z * bound.threshold, out=torch.empty_like(d_scaled)).mul_(keep)
+                # depth * m > threshold * z, i.e. z < depth * m / threshold (few points: the
+                # test is kept to two passes over the band, the rest runs on the candidates)
+                d_band = depth[frames, rows]
+                big = torch.lt(z, d_band * (magnification[frames] / bound.threshold), out=torch.empty_like(z))
+                sel = torch.nonzero(big.mul_(keep).view(-1) > 0).squeeze(1)
                 # only those whose widest footprint can reach the image (most magnified points
                 # of a large move are off-image, e.g. near ones swinging out of view)
-                big.mul_(_reaches_image(x, y, out_size, s.max_splat_radius))
-                sel = torch.nonzero(big.view(-1)).squeeze(1)
                 if sel.numel():
-                    def radii_of(points, d_scaled=d_scaled, z=z):
-                        m = d_scaled.view(-1)[points] / z.reshape(-1)[points]
-                        return m.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius)
+                    gx, gy = x.reshape(-1)[sel], y.reshape(-1)[sel]
+                    sel = sel[_reaches_image(gx, gy, out_size, s.max_splat_radius) > 0]
+                if sel.numel():
+                    def radii_of(points, d_band=d_band, m=magnification[frames].reshape(-1), z=z):
+                        if m.numel() > 1:  # a band of several frames (CUDA): each point's own
+                            m = m[torch.div(points, z[0].numel(), rounding_mode="floor")]
+                        ratio = d_band.reshape(-1)[points].mul_(m) / z.reshape(-1)[points]
+                        return ratio.mul_(0.5).add_(AUTO_RADIUS_MARGIN).clamp_(1.0, s.max_splat_radius)
 
                     radius = (sel, radii_of)
         elif float(s.splat_radius) != 1.0:
