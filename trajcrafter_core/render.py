@@ -110,13 +110,14 @@ def _deinterleave(x: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.
     return torch.stack(tuple(x.unbind(-1)), dim=0, out=out)
 
 
-def _window_reduce(x: torch.Tensor, width: int, left: int, reduce) -> torch.Tensor:
+def _window_reduce(x: torch.Tensor, width: int, left: int, reduce, scratch=None) -> torch.Tensor:
     """``reduce`` (``torch.maximum``/``torch.minimum``) over ``width x width`` windows of the last
     two dims: output ``[i, j]`` covers rows ``i - left .. i - left + width - 1`` (same for
     columns); cells outside the array are ignored. Separable shifts: much faster on CPU than
-    ``max_pool2d`` with stride 1."""
-    for dim in (-1, -2):
-        out = x.clone()
+    ``max_pool2d`` with stride 1. ``scratch``: two buffers like ``x`` to work in (the result is
+    the second), else new tensors."""
+    for k, dim in enumerate((-1, -2)):
+        out = x.clone() if scratch is None else scratch[k].copy_(x)
         size = x.shape[dim]
         for d in range(-left, width - left):
             if d == 0 or abs(d) >= size:
@@ -381,27 +382,37 @@ class _Canvas:
         return shaped[..., p : p + self.height, p : p + self.width]
 
     def resolve(self, images: Optional[torch.Tensor] = None, holes: Optional[torch.Tensor] = None,
-                min_weight: float = 0.0, depth: Optional[torch.Tensor] = None):
+                min_weight: float = 0.0, depth: Optional[torch.Tensor] = None, clean_holes: bool = False):
         """Average colours ``[n, H, W, 3]`` (0..1, holes 0) and hole mask ``[n, H, W]``, written
         into ``images`` / ``holes`` when given (same device), else returned as new tensors; with
         a depth channel also the average depth ``[n, H, W]`` (0 at holes; into ``depth``).
-        A pixel is a hole when its weight sum is 0 (or below ``min_weight``)."""
+        A pixel is a hole when its weight sum is 0 (or below ``min_weight``); ``clean_holes``:
+        the holes grown by :func:`dilate_holes` first (the grown pixels are blanked too)."""
         sums = self.crop(self.sums)
         weight = sums[-1]
         shape = (self.n, self.height, self.width)
+        dev = weight.device
         if images is None:
-            images = torch.empty(*shape, 3, device=weight.device)
-            holes = torch.empty(shape, device=weight.device)
+            images = torch.empty(*shape, 3, device=dev)
+            holes = torch.empty(shape, device=dev)
         # 0/1 float masks and a planar product interleaved channel-last by ``torch.stack``: on
         # CPU 2x faster than bool masks, masked_fill and a product written through a permuted
-        # view, and the stack ~7x faster than copying from a permuted view
-        covered = torch.ge(weight, min_weight, out=holes) if min_weight > 0 else torch.gt(weight, 0.0, out=holes)
-        # 1 / weight where covered (exact: a covered weight is a normal float), else 0; NaN: a hole
-        scale = weight.clamp_min(torch.finfo(weight.dtype).tiny).reciprocal_().mul_(covered).nan_to_num_(0.0)
-        planar = self._buffer("planar", (3, *shape), None, weight.device)
+        # view, and the stack ~7x faster than copying from a permuted view. Work buffers are
+        # recycled: fresh pages cost as much as the arithmetic here.
+        keep = torch.ge(weight, min_weight, out=holes) if min_weight > 0 else torch.gt(weight, 0.0, out=holes)
+        if clean_holes:
+            holes.neg_().add_(1.0)
+            scratch = (self._buffer("clean", shape, None, dev), self._buffer("grown", shape, None, dev))
+            holes.copy_(_window_reduce(holes, CLEAN_HOLES_KERNEL, CLEAN_HOLES_KERNEL // 2, torch.maximum, scratch))
+            keep = torch.neg(holes, out=scratch[0]).add_(1.0)
+        # 1 / weight where kept (exact: a covered weight is a normal float), else 0; NaN: a hole
+        scale = torch.clamp_min(weight, torch.finfo(weight.dtype).tiny, out=self._buffer("scale", shape, None, dev))
+        scale.reciprocal_().mul_(keep).nan_to_num_(0.0)
+        planar = self._buffer("planar", (3, *shape), None, dev)
         torch.mul(sums[:3], scale, out=planar).clamp_(0.0, 1.0)
         _interleave(planar, out=images)
-        holes.neg_().add_(1.0)
+        if not clean_holes:
+            holes.neg_().add_(1.0)
         if self.channels == 3:
             return images, holes
         depth = torch.empty(shape, device=weight.device) if depth is None else depth
@@ -975,17 +986,11 @@ def _render(frames, depths, point_mask, source_index, K_src, transforms, K_dst, 
             min_weight = ZBUFFER_MIN_WEIGHT if s.mode == "zbuffer" else 0.0
             if in_place:
                 out = canvas.resolve(images[start:stop], holes[start:stop], min_weight,
-                                     None if rendered_depth is None else rendered_depth[start:stop])
+                                     None if rendered_depth is None else rendered_depth[start:stop], s.clean_holes)
             else:
-                out = canvas.resolve(min_weight=min_weight)
+                out = canvas.resolve(min_weight=min_weight, clean_holes=s.clean_holes)
             image, hole = out[:2]
             del canvas
-            if s.clean_holes:
-                grown = dilate_holes(hole)
-                image.mul_((1.0 - grown).unsqueeze(-1))
-                if rendered_depth is not None:
-                    out[2].mul_(1.0 - grown)
-                hole.copy_(grown)
             if not in_place:
                 images[start:stop] = image
                 holes[start:stop] = hole
