@@ -272,12 +272,12 @@ class _Canvas:
         """A recycled float32 work buffer of ``shape`` (contents undefined), kept across chunks."""
         return self._buffer(name, shape, None, self.sums.device)
 
-    def _buffer(self, name: str, shape, fill: Optional[float], device) -> torch.Tensor:
-        """A recycled float32 buffer of ``shape``, filled with ``fill`` (None: left as it is)."""
+    def _buffer(self, name: str, shape, fill: Optional[float], device, dtype=torch.float32) -> torch.Tensor:
+        """A recycled buffer of ``shape``, filled with ``fill`` (None: left as it is)."""
         numel = math.prod(shape)
         held = self._buffers.get(name)
-        if held is None or held.numel() < numel or held.device != torch.device(device):
-            held = self._buffers[name] = torch.empty(numel, device=device)
+        if held is None or held.numel() < numel or held.device != torch.device(device) or held.dtype != dtype:
+            held = self._buffers[name] = torch.empty(numel, device=device, dtype=dtype)
         out = held[:numel].view(shape)
         return out if fill is None else out.fill_(fill)
 
@@ -356,9 +356,16 @@ class _Canvas:
 
     def source(self, shape) -> Tuple[torch.Tensor, torch.Tensor]:
         """A source buffer for :meth:`add`, ``[channels + 1, numel]``, and its last row (the
-        weights) viewed as ``shape``: a footprint writes its weights there, no copy needed."""
-        src = torch.empty(self.channels + 1, math.prod(shape), device=self.sums.device)
+        weights) viewed as ``shape``: a footprint writes its weights there, no copy needed.
+        Recycled (one at a time: each is consumed by :meth:`add` before the next is asked for)."""
+        src = self._buffer("source", (self.channels + 1, math.prod(shape)), None, self.sums.device)
         return src, src[-1].view(shape)
+
+    def corner_index(self, base: torch.Tensor) -> torch.Tensor:
+        """int64 flat indices of the 2x2 cells ``[dx, dy, ...]`` from the int64 cells ``base``, in
+        a recycled buffer (consumed by :meth:`add` before the next is asked for)."""
+        out = self._buffer("corners", (2, 2, *base.shape), None, base.device, torch.int64)
+        return torch.add(base, self.corner_offsets(base.ndim), out=out)
 
     def add(self, index: torch.Tensor, weight: torch.Tensor, colors: Sequence[torch.Tensor],
             src: torch.Tensor) -> None:
@@ -459,7 +466,7 @@ def _splat_official(canvas: _Canvas, x, y, z, colors, log_max, frames, mask=None
     # all four corners at once, [dx, dy, ...] in the official order nw, sw, ne, se
     src, weight = canvas.source((2, 2, *base.shape))
     torch.mul(wx.unsqueeze(1), wy.unsqueeze(0), out=weight)
-    canvas.add(base + canvas.corner_offsets(base.ndim), weight, colors, src)
+    canvas.add(canvas.corner_index(base), weight, colors, src)
 
 
 def _footprint_offsets(width: int) -> Tuple[int, float]:
@@ -555,7 +562,7 @@ class _BilinearPoints:
         src, weight = canvas.source((2, 2, *fy.shape))
         torch.mul(fx, wy, out=weight[1])  # [dx, dy, ...]: fx * wy, (1 - fx) * wy
         torch.sub(wy, weight[1], out=weight[0])
-        index = (flat.long() if flat.dtype == torch.int32 else canvas.as_index(flat)) + canvas.corner_offsets(flat.ndim)
+        index = canvas.corner_index(flat.long() if flat.dtype == torch.int32 else canvas.as_index(flat))
         canvas.add(index, weight, colors, src)
 
 
