@@ -131,13 +131,14 @@ def _window_reduce(x: torch.Tensor, width: int, left: int, reduce, scratch=None)
     return x
 
 
-def dilate_holes(hole_mask: torch.Tensor, kernel: int = CLEAN_HOLES_KERNEL) -> torch.Tensor:
+def dilate_holes(hole_mask: torch.Tensor, kernel: int = CLEAN_HOLES_KERNEL, scratch=None) -> torch.Tensor:
     """Grow the holes (1 = hole) of ``[T, H, W]`` masks by a ``kernel x kernel`` square.
 
     Same as the official ``clean_points`` (``cv2.dilate`` with a ones kernel; pixels outside the
-    image do not count as holes).
+    image do not count as holes). ``scratch``: two buffers like the mask to work in (the result
+    is the second), else new tensors.
     """
-    return _window_reduce(hole_mask, kernel, kernel // 2, torch.maximum)
+    return _window_reduce(hole_mask, kernel, kernel // 2, torch.maximum, scratch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,16 +340,15 @@ class _Canvas:
             flat += frames.to(dtype) * self.plane + shift
         return flat
 
-    def corner_offsets(self, ndim: int) -> torch.Tensor:
-        """Flat offsets of the 2x2 cells ``[dx, dy]`` from a cell, int64 shaped
-        ``[2, 2, 1 x ndim]`` to broadcast over ``ndim`` point dims (made once per canvas)."""
-        if self._corners is None:
-            self._corners = torch.tensor([[0, self.row], [1, self.row + 1]], device=self.sums.device)
-        return self._corners.view(2, 2, *([1] * ndim))
+    def stored_index(self, flat: torch.Tensor) -> torch.Tensor:
+        """Flat float indices from :meth:`cell_coords` as int32 when the chunk's indices fit (half
+        the bytes to read back when kept between passes), else int64."""
+        return flat.int() if self.index_dtype == torch.float32 else flat.long()
 
     def as_index(self, flat: torch.Tensor) -> torch.Tensor:
-        """Flat float indices from :meth:`cell_coords` as int64."""
-        return flat.int().long() if self.index_dtype == torch.float32 else flat.long()
+        """Flat indices (floats from :meth:`cell_coords`, or :meth:`stored_index` integers) as
+        int64 (floats through int32 when they fit: about 2x faster than float -> int64)."""
+        return flat.long() if flat.dtype != torch.float32 else flat.int().long()
 
     def cell_index(self, col: torch.Tensor, row: torch.Tensor, frames, offset: int = 0) -> torch.Tensor:
         """:meth:`cell_coords` as int64 indices."""
@@ -364,8 +364,10 @@ class _Canvas:
     def corner_index(self, base: torch.Tensor) -> torch.Tensor:
         """int64 flat indices of the 2x2 cells ``[dx, dy, ...]`` from the int64 cells ``base``, in
         a recycled buffer (consumed by :meth:`add` before the next is asked for)."""
+        if self._corners is None:  # [dx, dy] offsets, made once per canvas
+            self._corners = torch.tensor([[0, self.row], [1, self.row + 1]], device=self.sums.device)
         out = self._buffer("corners", (2, 2, *base.shape), None, base.device, torch.int64)
-        return torch.add(base, self.corner_offsets(base.ndim), out=out)
+        return torch.add(base, self._corners.view(2, 2, *([1] * base.ndim)), out=out)
 
     def add(self, index: torch.Tensor, weight: torch.Tensor, colors: Sequence[torch.Tensor],
             src: torch.Tensor) -> None:
@@ -410,7 +412,7 @@ class _Canvas:
         if clean_holes:
             holes.neg_().add_(1.0)
             scratch = (self._buffer("clean", shape, None, dev), self._buffer("grown", shape, None, dev))
-            holes.copy_(_window_reduce(holes, CLEAN_HOLES_KERNEL, CLEAN_HOLES_KERNEL // 2, torch.maximum, scratch))
+            holes.copy_(dilate_holes(holes, scratch=scratch))
             keep = torch.neg(holes, out=scratch[0]).add_(1.0)
         # 1 / weight where kept (exact: a covered weight is a normal float), else 0; NaN: a hole
         scale = torch.clamp_min(weight, torch.finfo(weight.dtype).tiny, out=self._buffer("scale", shape, None, dev))
@@ -522,8 +524,7 @@ class _BilinearPoints:
         flat = canvas.cell_coords(col, row, frames, offset=canvas.pad)
         own = torch.add(flat, torch.ge(fx, 0.5, out=col))
         self.own = own.add_(torch.ge(fy, 0.5, out=row), alpha=canvas.row).mul_(keep)
-        # the anchor cell as int32 when it fits: converted now, while the band is in cache
-        self.flat = flat.int() if canvas.index_dtype == torch.float32 else flat
+        self.flat = canvas.stored_index(flat)  # converted now, while the band is in cache
         # x, y = +-inf (points at z = 0, dropped) give NaN fractions and weights, which land in
         # the padding (their cells are clamped there) and are cropped away
         self.fx, self.fy = fx, fy
@@ -531,11 +532,9 @@ class _BilinearPoints:
         self.compact = x.device.type == "cpu"
 
     def nearest_depth(self, canvas: "_Canvas") -> None:
-        # int64 for the scatter; kept as int32 when it fits (pass 2 only gathers with it, and
-        # reading back half the bytes is what counts there)
-        own = self.own.int() if canvas.index_dtype == torch.float32 else canvas.as_index(self.own)
-        canvas.add_owner_depth(own.long(), self.z)
-        self.own = own
+        # int64 for the scatter; kept as int32 when it fits (pass 2 only gathers with it)
+        self.own = canvas.stored_index(self.own)
+        canvas.add_owner_depth(canvas.as_index(self.own), self.z)
         self.z = None
 
     def blend_front(self, canvas: "_Canvas", limit: torch.Tensor) -> None:
@@ -562,7 +561,7 @@ class _BilinearPoints:
         src, weight = canvas.source((2, 2, *fy.shape))
         torch.mul(fx, wy, out=weight[1])  # [dx, dy, ...]: fx * wy, (1 - fx) * wy
         torch.sub(wy, weight[1], out=weight[0])
-        index = canvas.corner_index(flat.long() if flat.dtype == torch.int32 else canvas.as_index(flat))
+        index = canvas.corner_index(canvas.as_index(flat))
         canvas.add(index, weight, colors, src)
 
 
@@ -888,11 +887,10 @@ def _render_chunk_official(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _R
     return canvas
 
 
-def _render_chunk_zbuffer(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s: _RenderSettings, validate,
-                          buffers=None, chain: Optional[_ComposedCameraChain] = None) -> _Canvas:
-    """``chain``: the chunk's camera chain when composed beforehand (else from ``Ks, Tr, Kd``)."""
+def _render_chunk_zbuffer(rgb, depth, mask, Ks, Kd, chain: _ComposedCameraChain, out_size, device,
+                          s: _RenderSettings, validate, buffers=None) -> _Canvas:
+    """``chain``: the chunk's camera chain (composed once for the clip)."""
     n, H, W = depth.shape
-    chain = _ComposedCameraChain(Ks, Tr, Kd) if chain is None else chain
     magnification = _magnification(Ks, Kd)
     bound = _MagnificationBound(chain, magnification, W, 2.0 - 2.0 * AUTO_RADIUS_MARGIN)
     canvas = _Canvas(n, out_size[0], out_size[1], s.padding, device, buffers, channels=s.channels)
@@ -987,8 +985,8 @@ def _render(frames, depths, point_mask, source_index, K_src, transforms, K_dst, 
             if s.mode == "official":
                 canvas = _render_chunk_official(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s, validate, buffers)
             else:
-                canvas = _render_chunk_zbuffer(rgb, depth, mask, Ks, Tr, Kd, out_size, device, s, validate, buffers,
-                                               chain=chain.frames(start, stop, device))
+                canvas = _render_chunk_zbuffer(rgb, depth, mask, Ks, Kd, chain.frames(start, stop, device), out_size,
+                                               device, s, validate, buffers)
             in_place = images.device == torch.device(device)
             min_weight = ZBUFFER_MIN_WEIGHT if s.mode == "zbuffer" else 0.0
             if in_place:
