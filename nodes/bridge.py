@@ -18,11 +18,9 @@ import os
 from typing import Callable, List, Optional
 
 from trajcrafter_core.errors import TrajCrafterError
+from trajcrafter_core.model_folders import MODEL_FOLDER
 
 log = logging.getLogger("TrajectoryCrafter")
-
-MODEL_FOLDER = "trajectorycrafter"
-"""Name of our model folder: ``models/trajectorycrafter/`` (also the ``extra_model_paths.yaml`` key)."""
 
 _modules: dict = {}
 
@@ -170,6 +168,17 @@ class Progress:
 
     def update(self, steps: int = 1) -> None:
         self.update_absolute(self.current + steps)
+
+    def callback(self, done: int, total: int) -> None:
+        """``progress(done, total)`` for core functions: moves the bar, then honours Cancel."""
+        self.update_absolute(done, total)
+        check_interrupt()
+
+
+def cancel_requested() -> bool:
+    """``cancel()`` for core functions: raises the host's interrupt if Cancel was pressed."""
+    check_interrupt()
+    return False
 
 
 # --------------------------------------------------------------------------------- folders
@@ -338,3 +347,9 @@ def find_model_dir(choice: str, name: str = MODEL_FOLDER) -> Optional[str]:
         if os.path.isdir(full) and _inside(full, root):
             return full
     return None
+
+
+def model_path(choice: str, name: str = MODEL_FOLDER) -> str:
+    """Folder of a loader's combo value: where it is found, else where a download puts it (the
+    first search path of ``name``)."""
+    return find_model_dir(choice, name) or os.path.join(model_folders(name)[0], choice)

@@ -4,83 +4,20 @@ from __future__ import annotations
 
 import os
 
+from trajcrafter_core.specs import MODES, PRESET_NAMES, TARGET_POSE_LIMITS
+
 from . import bridge
 from .common import CATEGORY, POINT_CLOUD, TRAJECTORY
 
 CAMERA_SOURCES = ("target_pose", "preset", "trajectory_file")
 NO_FILE = "none"
 _TRAJECTORY_EXTENSIONS = (".txt", ".json")
-# Official target-pose ranges (docs/config_help.md: theta, phi < 60 deg, r < 0.6, x, y < 4).
 EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "example_trajectories")
-RANGES = {"theta": 60.0, "phi": 60.0, "r": 0.6, "x": 4.0, "y": 4.0}
+RANGES = TARGET_POSE_LIMITS
 
 
 def _slider(default, limit, step, tooltip):
     return ("FLOAT", {"default": default, "min": -limit, "max": limit, "step": step, "display": "slider", "tooltip": tooltip})
-
-
-def load_trajectory_file(path: str, mode: str, cloud, radius: float, cut: int, translation_scale: float):
-    """A :class:`~trajcrafter_core.camera.Trajectory` from a file, format by content.
-
-    - ``.txt`` with 3 lines of numbers: official trajectory (theta, phi, r keys);
-    - ``.txt`` with 19 numbers per line (optionally a URL first): RealEstate10K / CameraCtrl;
-    - ``.json`` with ``camera_path``: nerfstudio; with ``"format": "trajcrafter.trajectory"``:
-      a saved trajectory (used as is, rescaled to the point cloud's size).
-    """
-    import json
-
-    from trajcrafter_core import camera, trajectory_io
-    from trajcrafter_core.errors import TrajCrafterError
-
-    height, width = cloud.size
-    n = cloud.num_frames
-    K = cloud.K[0].cpu()
-    ext = os.path.splitext(path)[1].lower()
-    name = os.path.basename(path)
-    if ext == ".json":
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TrajCrafterError(f"trajectory file {name} is not valid JSON ({exc}).") from None
-        if isinstance(data, dict) and data.get("format") == trajectory_io.TRAJECTORY_JSON_FORMAT:
-            traj = trajectory_io.load_trajectory_json(data)
-            if int(traj.source_index.max()) >= n:
-                raise TrajCrafterError(
-                    f"trajectory file {name} uses source frame {int(traj.source_index.max())} but the clip has {n} "
-                    f"frames; load the same number of frames it was made for."
-                )
-            return traj.rescaled(height, width) if traj.size != (height, width) else traj
-        if isinstance(data, dict) and "camera_path" in data:
-            path_ = trajectory_io.load_nerfstudio_camera_path(data, height, width, translation_scale=translation_scale)
-            return path_.to_trajectory(mode, n, K=K, cut=cut if mode == "direct" else None)
-        raise TrajCrafterError(
-            f"trajectory file {name}: JSON must be a nerfstudio camera_path.json (with 'camera_path') or a "
-            f"saved TrajectoryCrafter trajectory."
-        )
-    if ext != ".txt":
-        raise TrajCrafterError(f"trajectory file {name}: use a .txt (official or RealEstate10K) or .json (nerfstudio) file.")
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError:
-        raise TrajCrafterError(f"trajectory file {name} is not UTF-8 text.") from None
-    rows = [ln.split() for ln in text.splitlines() if ln.strip()]
-    if any(len(r) == 19 for r in rows):
-        path_ = trajectory_io.load_realestate10k(text, height, width, translation_scale=translation_scale)
-        return path_.to_trajectory(mode, n, K=K, cut=cut if mode == "direct" else None)
-    theta, phi, r = camera.parse_trajectory_txt(text)
-    focal_end = camera.dolly_zoom_focal_end(float(K[0, 0]), float(r[-1])) if mode == "dolly_zoom" else None
-    return camera.make_trajectory(
-        mode,
-        lambda count: camera.txt_trajectory(text, count, radius),
-        n,
-        height,
-        width,
-        K=K,
-        cut=cut if mode == "direct" else None,
-        focal_end=focal_end,
-    )
 
 
 class CameraTrajectory:
@@ -108,8 +45,6 @@ class CameraTrajectory:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from trajcrafter_core.camera import MODES, PRESET_NAMES
-
         files = [NO_FILE] + bridge.list_example_files(EXAMPLES_DIR, _TRAJECTORY_EXTENSIONS)
         files += bridge.list_input_files(_TRAJECTORY_EXTENSIONS)
         return {
@@ -132,59 +67,48 @@ class CameraTrajectory:
                 "trajectory_path": ("STRING", {"default": "", "tooltip": "Optional path of a trajectory file; overrides the list. Relative to the input folder, or absolute."}),
                 "translation_scale": ("FLOAT", {"default": 1.0, "min": 0.001, "max": 1000.0, "step": 0.01, "tooltip": "RealEstate10K / nerfstudio files: multiplies their translations into depth units."}),
                 "preview_size": ("INT", {"default": 384, "min": 128, "max": 2048, "step": 32, "tooltip": "Height of each preview panel in pixels."}),
+                "anchor": ("INT", {"default": 0, "min": -10000, "max": 10000, "tooltip": "The path's camera that is the source camera (official anchor_idx; 0 = the path starts at the source view, -1 = it ends there)."}),
+                "focal_end": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100000.0, "step": 1.0, "tooltip": "dolly_zoom: final focal length in pixels at the frames' size (0 = keep the orbit centre's size; official 250 at 1024 px for r = 0.5)."}),
             },
         }
 
     def make(
         self, point_cloud, mode, camera, theta, phi, r, x, y, preset, preset_amount, trajectory_file, radius_scale,
-        direct_cut, trajectory_path="", translation_scale=1.0, preview_size=384,
+        direct_cut, trajectory_path="", translation_scale=1.0, preview_size=384, anchor=0, focal_end=0.0,
     ):
-        from trajcrafter_core import camera as cam
         from trajcrafter_core.errors import TrajCrafterError
         from trajcrafter_core.pointcloud import PointCloud
+        from trajcrafter_core.redirect import build_trajectory
 
         if not isinstance(point_cloud, PointCloud):
             raise TrajCrafterError(f"point_cloud must come from Lift Point Cloud, got {type(point_cloud).__name__}.")
-        cloud = point_cloud
-        height, width = cloud.size
-        n = cloud.num_frames
-        if n < 2:
-            raise TrajCrafterError(f"a camera path needs a clip of at least 2 frames; the point cloud has {n}.")
-        if mode == "direct" and direct_cut > n:
-            raise TrajCrafterError(
-                f"direct_cut={direct_cut} is longer than the clip ({n} frames); use direct_cut <= {n}."
-            )
-        radius = cam.orbit_radius(cloud.depths[0].cpu(), radius_scale)
-        K = cloud.K[0].cpu()
-        cut = direct_cut if mode == "direct" else None
-        if camera == "trajectory_file":
-            if (trajectory_path or "").strip():
-                path = bridge.resolve_input_file("", trajectory_path, "trajectory file")
-            elif trajectory_file and trajectory_file != NO_FILE:
-                path = bridge.resolve_input_file(trajectory_file, "", "trajectory file", examples_dir=EXAMPLES_DIR)
-            else:
-                raise TrajCrafterError("camera = trajectory_file but no file is chosen: pick one in trajectory_file or type trajectory_path.")
-            traj = load_trajectory_file(path, mode, cloud, radius, direct_cut, translation_scale)
+        spec = self.camera_spec(mode, camera, theta, phi, r, x, y, preset, preset_amount, trajectory_file,
+                                radius_scale, direct_cut, trajectory_path, translation_scale, anchor, focal_end)
+        traj = build_trajectory(spec, point_cloud.depths.cpu(), point_cloud.K[0].cpu())
+        return (traj, self._preview(point_cloud, traj, traj.radius, preview_size))
+
+    @staticmethod
+    def camera_spec(mode, camera, theta, phi, r, x, y, preset, preset_amount, trajectory_file, radius_scale,
+                    direct_cut, trajectory_path="", translation_scale=1.0, anchor=0, focal_end=0.0):
+        """The widgets as a :class:`~trajcrafter_core.specs.CameraSpec` (what the CLI's flags build too)."""
+        from trajcrafter_core.errors import TrajCrafterError
+        from trajcrafter_core.specs import CameraSpec
+
+        common = dict(mode=mode, direct_cut=direct_cut, radius_scale=radius_scale, translation_scale=translation_scale,
+                      anchor=anchor, focal_end=focal_end if focal_end else None)
+        if camera == "target_pose":
+            return CameraSpec(target_pose=(theta, phi, r, x, y), **common)
+        if camera == "preset":
+            return CameraSpec(preset=preset, amount=preset_amount, **common)
+        if camera != "trajectory_file":
+            raise TrajCrafterError(f"camera must be one of {CAMERA_SOURCES}, got {camera!r}.")
+        if (trajectory_path or "").strip():
+            path = bridge.resolve_input_file("", trajectory_path, "trajectory file")
+        elif trajectory_file and trajectory_file != NO_FILE:
+            path = bridge.resolve_input_file(trajectory_file, "", "trajectory file", examples_dir=EXAMPLES_DIR)
         else:
-            if camera == "preset":
-                pose = cam.preset_pose(preset, radius, preset_amount)
-            elif camera == "target_pose":
-                pose = cam.TargetPose(theta, phi, r, x, y)
-            else:
-                raise TrajCrafterError(f"camera must be one of {CAMERA_SOURCES}, got {camera!r}.")
-            focal_end = cam.dolly_zoom_focal_end(float(K[0, 0]), pose.r) if mode == "dolly_zoom" else None
-            traj = cam.make_trajectory(
-                mode,
-                lambda count: cam.target_pose_trajectory(*pose, num_frames=count, radius=radius),
-                n,
-                height,
-                width,
-                K=K,
-                cut=cut,
-                focal_end=focal_end,
-            )
-        preview = self._preview(cloud, traj, radius, preview_size)
-        return (traj, preview)
+            raise TrajCrafterError("camera = trajectory_file but no file is chosen: pick one in trajectory_file or type trajectory_path.")
+        return CameraSpec(file=path, **common)
 
     @staticmethod
     def _preview(cloud, traj, radius, size):

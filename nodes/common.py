@@ -5,7 +5,9 @@ Socket types between our nodes (ComfyUI only checks that names match):
 - ``IMAGE`` / ``MASK``: ComfyUI's own (frames ``[T, H, W, 3]`` 0..1, masks ``[T, H, W]`` with
   1 = hole), so video loaders and savers of any pack plug in.
 - :data:`DEPTH`: a :class:`DepthMaps` (raw depth ``[T, H, W]``, > 0, larger = farther).
-- :data:`DEPTH_MODEL`, :data:`POINT_CLOUD`, :data:`TRAJECTORY`, :data:`MODEL`: core objects.
+- :data:`DEPTH_MODEL`, :data:`POINT_CLOUD`, :data:`TRAJECTORY`, :data:`MODEL`: core objects;
+  :data:`CONDITIONS`: a :class:`trajcrafter_core.redirect.Conditions` (the sampler's inputs at
+  the model's size).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ DEPTH_MODEL = "TRAJCRAFTER_DEPTH_MODEL"
 POINT_CLOUD = "TRAJCRAFTER_POINT_CLOUD"
 TRAJECTORY = "TRAJCRAFTER_TRAJECTORY"
 MODEL = "TRAJCRAFTER_MODEL"
+CONDITIONS = "TRAJCRAFTER_CONDITIONS"
 
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 

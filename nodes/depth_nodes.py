@@ -2,108 +2,32 @@
 
 from __future__ import annotations
 
+from trajcrafter_core.specs import DEPTH_POLARITIES
+
 from . import bridge
 from .common import CATEGORY, DEPTH, DEPTH_MODEL, DepthMaps, require
 
 ESTIMATORS = ("depthcrafter", "depth_anything_v2")
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
-POLARITIES = ("near_bright", "far_bright")
-
-# Official folder names (as the Hub repositories are named), inside models/trajectorycrafter/.
-DEFAULT_FOLDERS = {
-    "depthcrafter_unet": "DepthCrafter",
-    "svd": "stable-video-diffusion-img2vid-xt",
-    "depth_anything": "Depth-Anything-V2-Small-hf",
-}
-
-
-def torch_dtype(precision: str, device):
-    """``auto``: fp16 on CUDA, fp32 elsewhere."""
-    import torch
-
-    if precision == "auto":
-        return torch.float16 if getattr(device, "type", "cpu") == "cuda" else torch.float32
-    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+POLARITIES = DEPTH_POLARITIES
 
 
 def folder_choices(kind: str):
     """Folders of this kind in models/trajectorycrafter (the official name always listed first)."""
     from .folders import choices
 
-    return choices(kind, DEFAULT_FOLDERS[kind])
-
-
-def _layout(kind: str, dtype):
-    """Core file layout of a weights folder (what must be in it, and its Hub repository)."""
-    import torch
-
-    from trajcrafter_core.depth.depth_anything import DEPTH_ANYTHING_LAYOUT
-    from trajcrafter_core.depth.depthcrafter import UNET_LAYOUT, svd_layout
-
-    if kind == "depthcrafter_unet":
-        return UNET_LAYOUT
-    if kind == "svd":
-        return svd_layout(prefer_fp16=dtype in (torch.float16, torch.bfloat16))
-    return DEPTH_ANYTHING_LAYOUT
-
-
-def model_dir(choice: str, kind: str, download: bool, dtype=None) -> str:
-    """Folder of a weights choice; with ``download`` the official files are fetched when missing."""
-    import os
-    from pathlib import Path
-
-    from trajcrafter_core.depth.weights import pick_file
-    from trajcrafter_core.errors import MissingFilesError
-
-    layout = _layout(kind, dtype)
-    found = bridge.find_model_dir(choice)
-    folder = found or os.path.join(bridge.model_folders()[0], choice)
-    missing = [n for n in layout.needed if found is None or pick_file(Path(found), n) is None]
-    if not missing:
-        return found
-    if not download:
-        raise MissingFilesError(
-            f"{layout.what}: '{choice}' is missing files in {folder}:\n{_describe(folder, missing)}\n"
-            f"Download them from https://huggingface.co/{layout.hub_id}, or turn on download_missing."
-        )
-    if choice != DEFAULT_FOLDERS[kind]:
-        raise MissingFilesError(
-            f"{layout.what}: '{choice}' is incomplete ({folder}) and only the official folder name "
-            f"'{DEFAULT_FOLDERS[kind]}' is downloaded automatically:\n{_describe(folder, missing)}"
-        )
-    from .downloads import download as hub_download
-
-    try:
-        hub_download(layout.hub_id, folder, files=[n.preferred for n in missing])
-    except Exception as exc:  # noqa: BLE001
-        if bridge.is_interrupt(exc):
-            raise
-        raise MissingFilesError(
-            f"{layout.what}: could not download {layout.hub_id} ({type(exc).__name__}: {exc}). "
-            f"Put these files in {folder}:\n{_describe(folder, missing)}"
-        ) from None
-    return folder
-
-
-def _describe(folder: str, needed) -> str:
-    return "\n".join(f"  {folder}/{' or '.join(n.names)}" for n in needed)
+    return choices(kind)
 
 
 class DepthModel:
-    """A loaded depth estimator, parked on the offload device between runs."""
+    """A loaded depth estimator (``estimator.place(device)``), parked on the offload device between runs."""
 
     def __init__(self, estimator, name: str):
         self.estimator = estimator
         self.name = name
 
     def place(self, device) -> None:
-        """Move every torch module of the estimator (and its ``device``) to ``device``."""
-        import torch
-
-        for attr, value in list(vars(self.estimator).items()):
-            if isinstance(value, torch.nn.Module):
-                value.to(device)
-        self.estimator.device = torch.device(device)
+        self.estimator.place(device)
 
 
 class LoadDepthModel:
@@ -140,26 +64,22 @@ class LoadDepthModel:
         require("depth models")
         if download_missing:
             require("Hub downloads")
-        from trajcrafter_core.depth import DepthAnythingEstimator, DepthCrafterEstimator
+        from trajcrafter_core.depth.choice import load_estimator
         from trajcrafter_core.errors import TrajCrafterError
+        from trajcrafter_core.specs import DepthSpec
 
-        offload = bridge.offload_device()
-        dtype = torch_dtype(precision, bridge.torch_device())
-        if estimator == "depthcrafter":
-            unet = model_dir(depthcrafter_unet, "depthcrafter_unet", download_missing, dtype)
-            svd_dir = model_dir(svd, "svd", download_missing, dtype)
-            model = DepthCrafterEstimator.from_pretrained(unet, svd_dir, dtype=dtype, device=offload, local_files_only=True)
-        elif estimator == "depth_anything_v2":
-            folder = model_dir(depth_anything, "depth_anything", download_missing, dtype)
-            model = DepthAnythingEstimator.from_pretrained(folder, dtype=dtype, device=offload, local_files_only=True)
-        else:
+        if estimator not in ESTIMATORS:
             raise TrajCrafterError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}.")
+        if precision == "auto":  # for the device it will run on, not the one it waits on
+            precision = "fp16" if getattr(bridge.torch_device(), "type", "cpu") == "cuda" else "fp32"
+        if estimator == "depthcrafter":
+            spec = DepthSpec("depthcrafter", bridge.model_path(depthcrafter_unet), svd_path=bridge.model_path(svd), dtype=precision,
+                             download=bool(download_missing))
+        else:
+            spec = DepthSpec("depth_anything_v2", bridge.model_path(depth_anything), dtype=precision, download=bool(download_missing))
+        bar = bridge.Progress(1)
+        model = load_estimator(spec, device=bridge.offload_device(), progress=bar.callback, cancel=bridge.cancel_requested)
         return (DepthModel(model, estimator),)
-
-
-def _cancel():
-    bridge.check_interrupt()  # raises ComfyUI's interrupt (or the fallback one)
-    return False
 
 
 class _DepthOutputs:
@@ -205,7 +125,7 @@ class EstimateDepth(_DepthOutputs):
         }
 
     def estimate(self, frames, depth_model, steps, window, overlap, depth_seed, max_res):
-        from trajcrafter_core.depth import estimate
+        from trajcrafter_core.depth.choice import depth_for_frames
         from trajcrafter_core.errors import TrajCrafterError
 
         if not isinstance(depth_model, DepthModel):
@@ -217,11 +137,8 @@ class EstimateDepth(_DepthOutputs):
         device = bridge.torch_device()
         depth_model.place(device)
         try:
-            depth = estimate(
-                frames.cpu(), depth_model.estimator,
-                progress=lambda done, total: bar.update_absolute(done, total),
-                cancel=_cancel, **options,
-            )
+            depth = depth_for_frames(frames.cpu(), depth_model.estimator, progress=bar.update_absolute,
+                                     cancel=bridge.cancel_requested, **options)
         finally:
             depth_model.place(bridge.offload_device())
             bridge.soft_empty_cache()

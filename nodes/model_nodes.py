@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from . import bridge
 from .common import CATEGORY, MODEL, require
 from .folders import choices
 
-BASE_FOLDER = "CogVideoX-Fun-V1.1-5b-InP"
-TRANSFORMER_FOLDER = "TrajectoryCrafter"
 PRECISIONS = ("bf16", "fp16", "fp32")
 MEMORY_MODES = {"full_gpu": "none", "model_offload": "model", "block_offload": "block"}
 ATTENTION = ("sdpa", "flash", "_native_flash", "_native_efficient", "sage", "xformers")
@@ -26,62 +22,15 @@ class TrajectoryCrafterModel:
     def __init__(self, pipe, mode: str, device, names):
         self.pipe, self.mode, self.device, self.names = pipe, mode, device, names
 
-    def weight_bytes(self) -> int:
-        return sum(p.numel() * p.element_size() for m in self.pipe._models() for p in m.parameters())
-
     def onload(self) -> None:
         if self.mode == "none" and self.pipe.device != self.device:
-            bridge.make_room(self.weight_bytes(), self.device)
-            self.pipe.set_placement(device=self.device, offload="none")
+            bridge.make_room(self.pipe.weight_bytes(), self.device)
+            self.pipe.place(self.device)
 
     def park(self) -> None:
         offload = bridge.offload_device()
         if self.mode == "none" and self.pipe.device != offload:
-            self.pipe.set_placement(device=offload, offload="none")
-
-
-def _check_transformer(folder: str) -> None:
-    """Raise the core's MissingFilesError unless ``folder`` holds a complete transformer."""
-    from trajcrafter_core import checkpoints
-
-    checkpoints.find_safetensors(checkpoints.resolve_transformer_dir(folder), "diffusion_pytorch_model", "transformer")
-
-
-def fetch_missing(base: str, transformer: str) -> None:
-    """Download whatever the two folders lack from their official Hub repositories.
-
-    A failed download (offline, no access) raises :class:`MissingFilesError` with the core's
-    list of missing files and the folder they belong in.
-    """
-    from trajcrafter_core import checkpoints
-    from trajcrafter_core.errors import MissingFilesError
-
-    from .downloads import download, list_repo_files
-
-    jobs = [
-        (checkpoints.BASE_REPO_ID, base, lambda: checkpoints.check_base_dir(base),
-         lambda: checkpoints.BASE_ALLOW_PATTERNS),
-        (checkpoints.TRANSFORMER_REPO_ID, transformer, lambda: _check_transformer(transformer),
-         lambda: checkpoints.transformer_allow_patterns(list_repo_files(checkpoints.TRANSFORMER_REPO_ID))),
-    ]
-    for repo_id, target, check, patterns in jobs:
-        try:
-            check()
-            continue
-        except MissingFilesError:
-            pass
-        try:
-            download(repo_id, target, patterns=patterns())
-        except Exception as exc:  # noqa: BLE001 - offline, unknown repo, gated: one message
-            if bridge.is_interrupt(exc):
-                raise
-            try:
-                check()
-            except MissingFilesError as missing:
-                raise MissingFilesError(
-                    f"Could not download {repo_id} ({type(exc).__name__}); is this machine offline?\n{missing}"
-                ) from None
-            raise
+            self.pipe.place(offload)
 
 
 class LoadTrajectoryCrafterModel:
@@ -93,9 +42,10 @@ class LoadTrajectoryCrafterModel:
         "of CogVideoX-Fun (folder 'CogVideoX-Fun-V1.1-5b-InP', from alibaba-pai; its own "
         "transformer is not needed). Folders live in ComfyUI's models/trajectorycrafter/ or any "
         "'trajectorycrafter' path of extra_model_paths.yaml. download_missing fetches missing files "
-        "from the Hugging Face Hub (configs and safetensors only). memory_mode: full_gpu (fastest, "
-        "~30 GB), model_offload (each part on the GPU only while it runs), block_offload (smallest "
-        "cards; slowest). Weights are only ever read from safetensors."
+        "from the Hugging Face Hub (configs and safetensors only; a failed download leaves nothing "
+        "behind). memory_mode: full_gpu (fastest, ~30 GB), model_offload (each part on the GPU only "
+        "while it runs), block_offload (smallest cards; slowest). Weights are only ever read from "
+        "safetensors."
     )
     CATEGORY = CATEGORY
     FUNCTION = "load"
@@ -107,8 +57,8 @@ class LoadTrajectoryCrafterModel:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "transformer": (choices("transformer", TRANSFORMER_FOLDER), {"tooltip": "Folder of the TrajectoryCrafter transformer (config.json + safetensors, or crosstransformer/ inside)."}),
-                "base_model": (choices("base", BASE_FOLDER), {"tooltip": "CogVideoX-Fun-V1.1-5b-InP folder: vae/, text_encoder/, tokenizer/, scheduler/."}),
+                "transformer": (choices("transformer"), {"tooltip": "Folder of the TrajectoryCrafter transformer (config.json + safetensors, or crosstransformer/ inside)."}),
+                "base_model": (choices("base"), {"tooltip": "CogVideoX-Fun-V1.1-5b-InP folder: vae/, text_encoder/, tokenizer/, scheduler/."}),
                 "precision": (list(PRECISIONS), {"default": "bf16", "tooltip": "Weights and compute dtype (official: bf16)."}),
                 "memory_mode": (list(MEMORY_MODES), {"default": "model_offload", "tooltip": "full_gpu: all weights on the GPU while sampling; model_offload: one part at a time; block_offload: transformer blocks streamed (smallest VRAM)."}),
                 "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode the VAE in tiles: less VRAM, tiny seams possible (off = official)."}),
@@ -121,23 +71,21 @@ class LoadTrajectoryCrafterModel:
         require("TrajectoryCrafter model")
         if download_missing:
             require("Hub downloads")
-        from trajcrafter_core import checkpoints
         from trajcrafter_core.errors import TrajCrafterError
+        from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
+        from trajcrafter_core.specs import ModelSpec
 
         if memory_mode not in MEMORY_MODES:
             raise TrajCrafterError(f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}.")
-        root = bridge.model_folders()[0]
-        base = bridge.find_model_dir(base_model) or os.path.join(root, base_model)
-        trans = bridge.find_model_dir(transformer) or os.path.join(root, transformer)
-        if download_missing:
-            fetch_missing(base, trans)
         mode = MEMORY_MODES[memory_mode]
         device = bridge.torch_device()
-        pipe = checkpoints.load_pipeline(
-            base, trans, dtype=precision,
-            device=bridge.offload_device() if mode == "none" else device,
-            offload=mode, vae_tiling=bool(vae_tiling), attention=attention,
+        spec = ModelSpec(
+            base_dir=bridge.model_path(base_model), transformer_dir=bridge.model_path(transformer),
+            dtype=precision, device=str(bridge.offload_device() if mode == "none" else device), offload=mode,
+            attention=attention, vae_tiling=bool(vae_tiling), download=bool(download_missing),
         )
+        bar = bridge.Progress(1)
+        pipe = TrajectoryCrafterPipeline.from_spec(spec, progress=bar.callback, cancel=bridge.cancel_requested)
         return (TrajectoryCrafterModel(pipe, mode, device, (transformer, base_model)),)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 
+from trajcrafter_core.sizing import DEFAULT_READ_SIDE
+
 from . import bridge
 from .common import CATEGORY, DEPTH, DepthMaps, require
 
@@ -65,12 +67,13 @@ class LoadVideo:
                 "max_size": (
                     "INT",
                     {
-                        "default": 672,
+                        "default": DEFAULT_READ_SIDE,
                         "min": 0,
                         "max": 8192,
                         "step": 16,
                         "tooltip": "Longest side in pixels after resizing, aspect kept (0 = source size, rounded to 16). "
-                        "Official sample size is 672x384.",
+                        "Depth and renders are made at this size and resized to the model's size afterwards, as the "
+                        "official demo does (it reads clips at 1024x576 and samples at 672x384).",
                     },
                 ),
             },

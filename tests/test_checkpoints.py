@@ -18,6 +18,7 @@ import torch
 from trajcrafter_core import checkpoints as ck
 from trajcrafter_core import fixtures as fx
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
+from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
 
 from tiny_models import one_thread, tiny  # noqa: F401 (fixtures)
 
@@ -118,8 +119,8 @@ def test_parse_dtype():
         ck.parse_dtype("int8")
 
 
-def test_load_pipeline_options(tiny):
-    pipe = ck.load_pipeline(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu",
+def test_from_pretrained_options(tiny):
+    pipe = TrajectoryCrafterPipeline.from_pretrained(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu",
                             scheduler="Euler", vae_slicing=True, vae_tiling=True)
     assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler"
     assert pipe.vae.use_slicing and pipe.vae.use_tiling
@@ -136,7 +137,7 @@ def test_missing_base_files_are_listed_with_folder(tiny, tmp_path):
     (base / "vae" / "diffusion_pytorch_model.safetensors").unlink()
     (base / "tokenizer" / "spiece.model").unlink()
     with pytest.raises(MissingFilesError) as info:
-        ck.load_pipeline(base, tiny["transformer"], dtype="fp32", device="cpu")
+        TrajectoryCrafterPipeline.from_pretrained(base, tiny["transformer"], dtype="fp32", device="cpu")
     message = str(info.value)
     assert "vae/diffusion_pytorch_model*.safetensors" in message and "tokenizer/spiece.model" in message
     assert str(base) in message and "scheduler_config.json" in message  # what goes where
@@ -218,8 +219,9 @@ def test_download_with_hf_hub_offline_fails_fast(tmp_path):
     script = (
         "import sys, time\n"
         "from trajcrafter_core import checkpoints as ck\n"
+        "from trajcrafter_core.pipeline import TrajectoryCrafterPipeline\n"
         "from trajcrafter_core.errors import MissingFilesError\n"
-        "for call in (lambda: ck.load_pipeline(sys.argv[1], sys.argv[2], download=True),\n"
+        "for call in (lambda: TrajectoryCrafterPipeline.from_pretrained(sys.argv[1], sys.argv[2], download=True),\n"
         "             lambda: ck.download_transformer(sys.argv[2])):\n"
         "    start = time.time()\n"
         "    try:\n"
@@ -243,7 +245,7 @@ def test_download_from_unreachable_endpoint_fails_fast(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     messages = []
-    for call in (lambda: ck.load_pipeline(tmp_path / "base", tmp_path / "tr", download=True),
+    for call in (lambda: TrajectoryCrafterPipeline.from_pretrained(tmp_path / "base", tmp_path / "tr", download=True),
                  lambda: ck.download_transformer(tmp_path / "tr")):
         start = time.time()
         with pytest.raises(MissingFilesError) as info:

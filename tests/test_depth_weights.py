@@ -1,7 +1,6 @@
 """Finding depth weights: local folders first, the Hub with only the needed files, and clear
 MissingFilesError messages (within seconds when offline)."""
 
-import fnmatch
 import shutil
 import time
 
@@ -13,6 +12,8 @@ from trajcrafter_core.depth.depthcrafter import UNET_LAYOUT, DepthCrafterEstimat
 from trajcrafter_core.depth.tiny import build_tiny_depth_models
 from trajcrafter_core.depth.weights import looks_like_hub_id, resolve_weights
 from trajcrafter_core.errors import MissingFilesError
+
+from fake_hub import FakeHub
 
 
 @pytest.fixture(scope="module")
@@ -65,41 +66,42 @@ def test_offline_hub_fails_fast_with_file_list(tmp_path, monkeypatch, how):
     assert str(tmp_path) in msg
 
 
-def _fake_hub(sources, calls):
-    """snapshot_download stand-in: copies only the files matching allow_patterns."""
-
-    def fake(repo_id, allow_patterns, cache_dir, local_files_only, etag_timeout):
-        calls.append((repo_id, list(allow_patterns), cache_dir))
-        dst = tmp_root = sources["_cache"] / repo_id.replace("/", "--")
-        for path in sources[repo_id].rglob("*"):
-            rel = path.relative_to(sources[repo_id]).as_posix()
-            if path.is_file() and any(fnmatch.fnmatch(rel, p) for p in allow_patterns):
-                (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, dst / rel)
-        return str(tmp_root)
-
-    return fake
-
-
 def test_hub_download_fetches_only_needed_files_and_loads(tiny, tmp_path, monkeypatch):
-    import huggingface_hub
-
-    sources = {"tencent/DepthCrafter": tiny["unet"], "stabilityai/stable-video-diffusion-img2vid-xt": tiny["svd"],
-               "depth-anything/Depth-Anything-V2-Small-hf": tiny["depth_anything"], "_cache": tmp_path}
-    calls = []
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", _fake_hub(sources, calls))
+    hub = FakeHub(monkeypatch, {"tencent/DepthCrafter": tiny["unet"],
+                                "stabilityai/stable-video-diffusion-img2vid-xt": tiny["svd"],
+                                "depth-anything/Depth-Anything-V2-Small-hf": tiny["depth_anything"]})
     est = DepthCrafterEstimator.from_pretrained("tencent/DepthCrafter", "stabilityai/stable-video-diffusion-img2vid-xt",
                                                 dtype=torch.float32, device="cpu", cache_dir=tmp_path / "cache")
     assert est.unet.config.in_channels == 8
-    assert calls[0] == ("tencent/DepthCrafter", ["config.json", "diffusion_pytorch_model.safetensors"], str(tmp_path / "cache"))
-    assert calls[1][1] == ["vae/config.json", "vae/diffusion_pytorch_model.safetensors", "image_encoder/config.json",
-                           "image_encoder/model.safetensors", "feature_extractor/preprocessor_config.json",
-                           "scheduler/scheduler_config.json"]
+    assert [f for r, f in hub.calls if r == "tencent/DepthCrafter"] == ["config.json", "diffusion_pytorch_model.safetensors"]
+    assert [f for r, f in hub.calls if r.startswith("stabilityai")] == [
+        "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "image_encoder/config.json",
+        "image_encoder/model.safetensors", "feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json"]
     downloaded = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert not any("model_index" in p or "unet/" in p for p in downloaded)
+    assert not any("model_index" in p or "unet/" in p or ".cache" in p or ".partial" in p for p in downloaded)
+    assert (tmp_path / "cache" / "tencent--DepthCrafter" / "config.json").is_file()
 
     DepthAnythingEstimator.from_pretrained("depth-anything/Depth-Anything-V2-Small-hf", device="cpu", cache_dir=tmp_path)
-    assert calls[2][1] == ["config.json", "model.safetensors", "preprocessor_config.json"]
+    assert [f for r, f in hub.calls if r.startswith("depth-anything")] == [
+        "config.json", "model.safetensors", "preprocessor_config.json"]
+
+
+def test_local_folder_with_download_gets_only_its_missing_files(tiny, tmp_path, monkeypatch):
+    folder = tmp_path / "Depth-Anything-V2-Small-hf"
+    folder.mkdir()
+    shutil.copy(tiny["depth_anything"] / "config.json", folder / "config.json")
+    hub = FakeHub(monkeypatch, {"depth-anything/Depth-Anything-V2-Small-hf": tiny["depth_anything"]})
+    DepthAnythingEstimator.from_pretrained(folder, device="cpu", download=True)
+    assert [f for _, f in hub.calls] == ["model.safetensors", "preprocessor_config.json"]
+
+
+def test_a_failed_download_leaves_no_folder_behind(tiny, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    FakeHub(monkeypatch, {"tencent/DepthCrafter": tiny["unet"]}, fail_after=1)
+    with pytest.raises(MissingFilesError, match="Could not download tencent/DepthCrafter") as err:
+        resolve_weights(models / "DepthCrafter", UNET_LAYOUT, download=True)
+    assert "ConnectionError" in str(err.value) and "diffusion_pytorch_model.safetensors" in str(err.value)
+    assert not models.exists()  # neither the folder, nor its parent made for the download, nor a staging folder
 
 
 def test_half_precision_asks_for_fp16_variants():

@@ -133,11 +133,3 @@ def test_annotated_files_resolve_in_comfyui_folders(fake_comfy):
     assert bridge.resolve_input_file("clip.mp4 [output]") == str(out / "clip.mp4")
     with pytest.raises(Exception, match="does not exist"):
         bridge.resolve_input_file("clip.mp4")  # not in input/
-
-
-def test_downloads_never_fetch_pickles():
-    downloads = node_module("downloads")
-    files = ["config.json", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin", "model.ckpt",
-             "vae/diffusion_pytorch_model.safetensors", "vae/weights.pt", "tokenizer/spiece.model", "README.md"]
-    assert downloads.select_files(files, ["*.json", "*.safetensors", "vae/*", "tokenizer/*"]) == [
-        "config.json", "diffusion_pytorch_model.safetensors", "tokenizer/spiece.model", "vae/diffusion_pytorch_model.safetensors"]

@@ -105,7 +105,7 @@ def test_download_offline_fails_fast_with_the_file_list(tmp_path, monkeypatch):
     import huggingface_hub.constants as hc
 
     monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
-    with pytest.raises(MissingFilesError, match="could not download depth-anything/Depth-Anything-V2-Small-hf") as err:
+    with pytest.raises(MissingFilesError, match="Could not download depth-anything/Depth-Anything-V2-Small-hf") as err:
         load("depth_anything_v2", download_missing=True)
     assert "model.safetensors" in str(err.value) and "Depth-Anything-V2-Small-hf" in str(err.value)
 

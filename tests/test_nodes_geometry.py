@@ -45,6 +45,16 @@ def trajectory(cloud, **overrides):
     return run_node("TrajCrafterCameraTrajectory", **args)
 
 
+def render_views(cloud, traj, **widgets):
+    """Render Views at the frames' own size (no resize): ``(renders, hole_mask, preview)``."""
+    args = dict(point_cloud=cloud, trajectory=traj, render_mode="official", clean_holes=False, size_policy="official",
+                sample_height=H, sample_width=W)
+    args.update(widgets)
+    conditions, renders, mask, preview = run_node("TrajCrafterRenderViews", **args)
+    assert torch.equal(conditions.render, renders) and torch.equal(conditions.mask, mask)
+    return renders, mask, preview
+
+
 def psnr(a, b):
     return float(10 * torch.log10(1.0 / torch.mean((a - b) ** 2).clamp_min(1e-12)))
 
@@ -85,8 +95,7 @@ def test_lift_refuses_depth_of_other_frames_and_resizes_other_sizes(scene):
 def test_static_camera_renders_the_source_frames(scene, cloud):
     frames, _ = scene
     traj, preview = trajectory(cloud, theta=0.0, phi=0.0, r=0.0, x=0.0, y=0.0)
-    renders, mask, hole_view = run_node(
-        "TrajCrafterRenderViews", point_cloud=cloud, trajectory=traj, render_mode="official", clean_holes=False
+    renders, mask, hole_view = render_views(cloud, traj, render_mode="official", clean_holes=False
     )
     assert renders.shape == (T, H, W, 3) and mask.shape == (T, H, W)
     assert float(mask.mean()) < 0.01
@@ -99,8 +108,7 @@ def test_target_pose_render_matches_the_exact_synthetic_view(scene, cloud, rende
 
     frames, depth = scene
     traj, _ = trajectory(cloud, mode="gradual", theta=5.0, phi=-10.0, r=0.1, x=0.0, y=0.0)
-    renders, mask, _ = run_node(
-        "TrajCrafterRenderViews", point_cloud=cloud, trajectory=traj, render_mode=render_mode, clean_holes=False
+    renders, mask, _ = render_views(cloud, traj, render_mode=render_mode, clean_holes=False
     )
     exact, _ = render_target_views(
         SyntheticScene(seed=3, num_spheres=2, num_boxes=1), torch.eye(4), traj.transforms, traj.K_dst[0], H, W,
@@ -121,7 +129,7 @@ def test_modes_schedule_source_frames(cloud):
     assert gradual.source_index.tolist() == [0, 1, 2, 3, 4]
     assert bullet.source_index.tolist() == [4] * T and bullet.reference_from == "end"
     assert direct.source_index.tolist() == [0, 0, 0, 0, 1]
-    with pytest.raises(TrajCrafterError, match="direct_cut=9"):
+    with pytest.raises(TrajCrafterError, match="direct cut 9 is longer than the clip"):
         trajectory(cloud, mode="direct", direct_cut=9)
 
 
@@ -222,8 +230,7 @@ def test_render_mask_preview_and_progress(scene, cloud):
     bridge.Progress.listeners.append(lambda done, total: seen.append((done, total)))
     try:
         traj, _ = trajectory(cloud, phi=-40.0)
-        renders, mask, hole_view = run_node(
-            "TrajCrafterRenderViews", point_cloud=cloud, trajectory=traj, render_mode="official", clean_holes=True
+        renders, mask, hole_view = render_views(cloud, traj, render_mode="official", clean_holes=True
         )
     finally:
         bridge.Progress.listeners.clear()
@@ -239,7 +246,7 @@ def test_render_can_be_interrupted(cloud):
     traj, _ = trajectory(cloud)
     bridge.request_interrupt()
     with pytest.raises(bridge.Interrupted):
-        run_node("TrajCrafterRenderViews", point_cloud=cloud, trajectory=traj, render_mode="official", clean_holes=False)
+        render_views(cloud, traj, render_mode="official", clean_holes=False)
     # the flag is consumed: the next run works
-    renders, _, _ = run_node("TrajCrafterRenderViews", point_cloud=cloud, trajectory=traj, render_mode="official", clean_holes=False)
+    renders, _, _ = render_views(cloud, traj, render_mode="official", clean_holes=False)
     assert renders.shape[0] == T

@@ -46,10 +46,17 @@ def load(**kw):
     return run_node("TrajCrafterLoadModel", **args)[0]
 
 
-def sample(model, inputs, **kw):
+def conditions(inputs, reference_frames=4, reference_from="start"):
+    from trajcrafter_core.redirect import conditions_from_images
+
     source, renders, hole = inputs
-    args = dict(model=model, source=source, renders=renders, hole_mask=hole, prompt="a textured room", steps=1,
-                guidance=1.0, seed=5, scheduler="DDIM_Origin", reference_frames=4, reference_from="auto")
+    return conditions_from_images(source, renders, hole, num_reference_frames=reference_frames,
+                                  reference_from=reference_from)
+
+
+def sample(model, inputs, reference_frames=4, reference_from="start", **kw):
+    args = dict(model=model, conditions=conditions(inputs, reference_frames, reference_from), prompt="a textured room",
+                steps=1, guidance=1.0, seed=5, scheduler="DDIM_Origin")
     args.update(kw)
     return run_node("TrajCrafterSampler", **args)[0]
 
@@ -90,10 +97,10 @@ def test_sampler_node_equals_the_core_pipeline_and_reports_each_step(model, inpu
     pipe.set_scheduler("Euler")
     ref = pipe(source, renders, hole, prompt="a textured room", num_inference_steps=2, guidance_scale=1.0,
                generator=torch.Generator("cpu").manual_seed(5), num_reference_frames=4, reference_from="end")
-    assert torch.equal(out, ref)
+    assert torch.equal(out, ref.frames)
 
 
-def test_reference_from_auto_follows_the_trajectory(model, inputs, monkeypatch):
+def test_sampler_passes_the_conditions_reference_and_prompts(model, inputs, monkeypatch):
     calls = []
 
     class RecordingPipe:  # the node's contract with the pipeline: which arguments it passes
@@ -103,20 +110,23 @@ def test_reference_from_auto_follows_the_trajectory(model, inputs, monkeypatch):
         def __getattr__(self, name):
             return getattr(self.real, name)
 
-        def __call__(self, **kwargs):
-            calls.append(kwargs)
-            return kwargs["source"]
+        def __call__(self, source, render, hole_mask, **kwargs):
+            from trajcrafter_core.pipeline import TrajectoryCrafterOutput
 
-    class Bullet:  # what matters of a bullet-time Trajectory
-        reference_from = "end"
+            calls.append(dict(kwargs, source=source))
+            return TrajectoryCrafterOutput(source, [])
 
     monkeypatch.setattr(model, "pipe", RecordingPipe(model.pipe))
-    sample(model, inputs, trajectory=Bullet())
-    sample(model, inputs)
-    sample(model, inputs, reference_from="start", trajectory=Bullet(), negative_prompt="  blurry ")
-    assert [c["reference_from"] for c in calls] == ["end", "start", "start"]
-    assert calls[0]["negative_prompt"] is None and calls[2]["negative_prompt"] == "blurry"
-    assert calls[0]["num_reference_frames"] == 4 and calls[0]["num_inference_steps"] == 1
+    source = inputs[0]
+    sample(model, inputs, reference_from="end")
+    sample(model, inputs, negative_prompt="  blurry ")
+    assert torch.equal(calls[0]["reference"], source[-4:]) and torch.equal(calls[1]["reference"], source[:4])
+    assert calls[0]["negative_prompt"] is None and calls[1]["negative_prompt"] == "blurry"
+    assert calls[0]["num_inference_steps"] == 1 and calls[0]["shape_policy"] == "pad"
+    assert calls[0]["generator"].initial_seed() == 5
+    with pytest.raises(TrajCrafterError, match="conditions must come from Render Views"):
+        run_node("TrajCrafterSampler", model=model, conditions=inputs, prompt="", steps=1, guidance=1.0, seed=0,
+                 scheduler="DDIM_Origin")
 
 
 def test_cancel_during_sampling_stops_frees_and_the_next_run_works(model, inputs):
@@ -135,7 +145,7 @@ def test_cancel_during_sampling_stops_frees_and_the_next_run_works(model, inputs
     finally:
         bridge.Progress.listeners.clear()
     assert steps_seen == [1]
-    assert all(p.device.type == "cpu" for m in model.pipe._models() for p in m.parameters())
+    assert all(p.device.type == "cpu" for m in model.pipe.components().values() for p in m.parameters())
     assert sample(model, inputs).shape == (T, H, W, 3)
 
 
@@ -149,13 +159,20 @@ def test_full_gpu_mode_parks_weights_on_the_offload_device(models_env, inputs):
 
 @pytest.mark.parametrize("case", ["mask_size", "render_size"])
 def test_bad_inputs_give_our_message(model, inputs, case):
+    from trajcrafter_core.redirect import conditions_from_images
+
     source, renders, hole = inputs
     if case == "mask_size":
+        with pytest.raises(TrajCrafterError, match=r"mask is \[9, 16, 16\] but render is \[9, 16, 32\]"):
+            conditions_from_images(source, renders, hole[:, :, :16])
+        bad = conditions(inputs)
+        bad.mask = hole[:, :, :16]  # conditions changed after they were made: the sampler checks again
         with pytest.raises(TrajCrafterError, match=r"hole_mask is \[9, 16, 16\] but render is \[9, 16, 32\]"):
-            sample(model, (source, renders, hole[:, :, :16]))
+            run_node("TrajCrafterSampler", model=model, conditions=bad, prompt="", steps=1, guidance=1.0, seed=0,
+                     scheduler="DDIM_Origin")
     else:
         with pytest.raises(TrajCrafterError, match="render is"):
-            sample(model, (source, renders[:, :, :16], hole))
+            conditions_from_images(source, renders[:, :, :16], hole)
 
 
 def test_other_frame_counts_and_sizes_are_padded_and_trimmed_back_with_a_log_line(model, inputs, caplog):
@@ -170,7 +187,7 @@ def test_other_frame_counts_and_sizes_are_padded_and_trimmed_back_with_a_log_lin
     ref = model.pipe(source, renders, hole, prompt="a textured room", num_inference_steps=1, guidance_scale=1.0,
                      generator=torch.Generator("cpu").manual_seed(5), num_reference_frames=4,
                      reference_from="start", shape_policy="pad")
-    assert torch.equal(out, ref)
+    assert torch.equal(out, ref.frames)
 
 
 def test_missing_model_files_name_the_files_and_the_folder(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ from trajcrafter_core.pipeline import (
     supported_video_geometry,
 )
 
-from tiny_models import H, T, W, baseline, inputs, one_thread, pipe, run, tiny  # noqa: F401 (fixtures)
+from tiny_models import H, T, W, baseline, inputs, one_thread, pipe, run, run_output, tiny  # noqa: F401 (fixtures)
 
 
 def record_transformer_calls(pipe, monkeypatch):
@@ -146,7 +146,9 @@ def test_reference_frames_start_and_end(pipe, inputs, monkeypatch):
     assert torch.equal(seen[1], source[:5].permute(3, 0, 1, 2)[None] * 2 - 1)
     assert end.shape == (1, 2, 16, H // 8, W // 8)
     pipe.encode_reference(source, 10, "start", g)
-    assert seen[2].shape[2] == 9 and "used all 9" in pipe.notes[-1]
+    assert seen[2].shape[2] == 9
+    # a call reports the clamped count in its notes
+    assert any("used all 9" in n for n in run_output(pipe, inputs, prompt="a dog", num_reference_frames=10).notes)
 
 
 def test_all_hole_render_gives_zero_inpaint_latents(pipe, inputs):
@@ -259,17 +261,18 @@ def test_pad_policy_pads_with_copies_samples_and_trims_back(pipe, inputs, monkey
     # 6 frames (not 8m+1) of 16x24 (width not a multiple of 16) -> the model runs on 9 x 16x32
     source, render, hole = (x[:6, :, :24].clone() for x in inputs)
     seen = {}
-    inpaint, reference = pipe.inpaint_latents, pipe.encode_reference
+    inpaint, reference = pipe.inpaint_latents, pipe.encode_reference_frames
     monkeypatch.setattr(pipe, "inpaint_latents", lambda r, h, *a, **k: (seen.update(render=r, hole=h), inpaint(r, h, *a, **k))[1])
-    monkeypatch.setattr(pipe, "encode_reference", lambda s, *a, **k: (seen.update(source=s), reference(s, *a, **k))[1])
-    out = run(pipe, (source, render, hole), prompt="a cat", shape_policy="pad")
+    monkeypatch.setattr(pipe, "encode_reference_frames", lambda s, *a, **k: (seen.update(reference=s), reference(s, *a, **k))[1])
+    result = run_output(pipe, (source, render, hole), prompt="a cat", shape_policy="pad")
     monkeypatch.undo()
+    out = result.frames
     assert out.shape == (6, 16, 24, 3) and out.dtype == torch.float32
-    notes = " ".join(pipe.notes)
+    notes = " ".join(result.notes)
     assert "6 frames padded to 9" in notes and "16x24 pixels padded to 16x32" in notes and "trimmed back to 6" in notes
     expected_render, expected_hole = _hand_padded(render, 9, 32), _hand_padded(hole, 9, 32)
     assert torch.equal(seen["render"], expected_render) and torch.equal(seen["hole"], expected_hole)
-    assert torch.equal(seen["source"], _hand_padded(source, 6, 32))  # reference frames stay real frames
+    assert torch.equal(seen["reference"], _hand_padded(source[:5], 5, 32))  # reference frames stay real frames
     # the same as sampling the hand-padded 9-frame video (same seed) and cutting the result
     explicit = run(pipe, (_hand_padded(source, 9, 32), expected_render, expected_hole), prompt="a cat")
     assert explicit.shape == (9, 16, 32, 3)
@@ -277,8 +280,8 @@ def test_pad_policy_pads_with_copies_samples_and_trims_back(pipe, inputs, monkey
 
 
 def test_pad_policy_leaves_supported_geometry_alone(pipe, inputs, baseline):
-    out = run(pipe, inputs, prompt="a cat", shape_policy="pad")
-    assert torch.equal(out, baseline) and not any("shape_policy" in n for n in pipe.notes)
+    out = run_output(pipe, inputs, prompt="a cat", shape_policy="pad")
+    assert torch.equal(out.frames, baseline) and not any("shape_policy" in n for n in out.notes)
 
 
 def test_input_errors_name_the_input(pipe, inputs):

@@ -9,6 +9,7 @@ import torch
 
 from trajcrafter_core import checkpoints as ck
 from trajcrafter_core.errors import TrajCrafterError
+from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
 
 from tiny_models import H, T, W, baseline, inputs, one_thread, pipe, run, tiny  # noqa: F401 (fixtures)
 
@@ -31,7 +32,7 @@ def test_progress_callback_and_cancel(pipe, inputs):
     try:
         with pytest.raises(Cancelled):
             run(pipe, inputs, prompt="a cat", num_inference_steps=3, callback=cancel)
-        assert all(p.device.type == "cpu" for m in pipe._models() for p in m.parameters())
+        assert all(p.device.type == "cpu" for m in pipe.components().values() for p in m.parameters())
         assert run(pipe, inputs, prompt="a cat").shape == (T, H, W, 3)  # usable afterwards
     finally:
         pipe.set_placement("cpu", offload="none")
@@ -60,7 +61,7 @@ def test_offload_modes_give_the_same_result(tiny, pipe, inputs, baseline, monkey
         if device == "cpu:0":
             assert moves[i + 1] == (name, "cpu")
 
-    block = ck.load_pipeline(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu", offload="block")
+    block = TrajectoryCrafterPipeline.from_pretrained(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu", offload="block")
     assert torch.allclose(run(block, inputs, prompt="a cat"), baseline, atol=1e-5)
     with pytest.raises(TrajCrafterError, match="block offload is already active"):
         block.set_placement("cpu", offload="none")
@@ -69,7 +70,7 @@ def test_offload_modes_give_the_same_result(tiny, pipe, inputs, baseline, monkey
 
 
 def test_fp8_weights_and_vae_tiling(tiny, inputs, baseline):
-    fp8 = ck.load_pipeline(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu", fp8=True)
+    fp8 = TrajectoryCrafterPipeline.from_pretrained(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu", fp8=True)
     block = fp8.transformer.transformer_blocks[0]
     assert block.attn1.to_q.weight.dtype == torch.float8_e4m3fn and block.ff.net[2].weight.dtype == torch.float8_e4m3fn
     out = run(fp8, inputs, prompt="a cat")
@@ -90,6 +91,6 @@ def test_attention_backend_choice(pipe):
 
 
 def test_bf16_pipeline_runs(tiny, inputs):
-    bf16 = ck.load_pipeline(tiny["base"], tiny["transformer"], dtype="bf16", device="cpu")
+    bf16 = TrajectoryCrafterPipeline.from_pretrained(tiny["base"], tiny["transformer"], dtype="bf16", device="cpu")
     out = run(bf16, inputs, prompt="a cat", num_inference_steps=1)
     assert out.dtype == torch.float32 and torch.isfinite(out).all() and out.shape == (T, H, W, 3)

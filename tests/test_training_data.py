@@ -449,7 +449,7 @@ def test_triplets_from_a_colmap_scene_and_job_split(tmp_path):
         assert prepare_triplets.main(["--manifest", str(tmp_path / "seq.jsonl"), "--out-dir", str(tmp_path / "out"),
                                       "--num-frames", "5", "--height", "32", "--width", "48", "--min-offset", "2",
                                       "--max-offset", "6", "--min-coverage", "0.2", "--shard", str(job),
-                                      "--num-shards", "2"]) == 0
+                                      "--num-shards", "2", "--render-long-side", "0"]) == 0
     shards = sorted((tmp_path / "out").glob("*.tar"))
     assert [p.name for p in shards] == ["mv-00000-of-00002-00000.tar", "mv-00001-of-00002-00000.tar"]
     samples = [s for p in shards for s in iter_shard(p)]

@@ -46,9 +46,9 @@ def tiny(tmp_path_factory, request):
 @pytest.fixture(scope="module")
 def pipe(tiny):
     """The float32 CPU pipeline loaded from :func:`tiny`."""
-    from trajcrafter_core.checkpoints import load_pipeline
+    from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
 
-    return load_pipeline(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu")
+    return TrajectoryCrafterPipeline.from_pretrained(tiny["base"], tiny["transformer"], dtype="fp32", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,13 @@ def inputs():
 
 
 def run(pipe, inputs, seed=0, **kwargs):
-    """Call ``pipe`` on ``inputs`` (overridable as ``source=``/``render=``/``hole_mask=``) with
-    :data:`STEPS` steps, 5 reference frames and a generator seeded with ``seed``."""
+    """The frames of ``pipe`` on ``inputs`` (overridable as ``source=``/``render=``/``hole_mask=``)
+    with :data:`STEPS` steps, 5 reference frames and a generator seeded with ``seed``."""
+    return run_output(pipe, inputs, seed, **kwargs).frames
+
+
+def run_output(pipe, inputs, seed=0, **kwargs):
+    """Like :func:`run`, the whole :class:`~trajcrafter_core.pipeline.TrajectoryCrafterOutput`."""
     source, render, hole = inputs
     kwargs.setdefault("num_inference_steps", STEPS)
     kwargs.setdefault("num_reference_frames", 5)

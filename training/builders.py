@@ -1,10 +1,14 @@
 """Training-sample builders: double reprojection of monocular videos, multi-view triplets of
 posed static sequences, and the sharded job driver both preparation scripts use.
 
-Every clip is brought to the training size by a centre crop to the target aspect ratio and a
+Every clip is brought to the *render size* by a centre crop to the target aspect ratio and a
 resize (antialiased bilinear for colour, nearest for depth so no depth is blended across
-edges); intrinsics follow exactly. Every random choice is seeded by ``(seed, item index, clip
-index)``, so the same corpus gives the same samples however it is split into jobs.
+edges); intrinsics follow exactly. Renders are made at that size and then resized to the
+training size exactly as inference does it (:mod:`trajcrafter_core.redirect`: frames and renders
+bilinear, masks nearest): the render size is the inference read size for the training size
+(:func:`trajcrafter_core.sizing.read_size_for`, 576x1024 for 384x672), so the model learns the
+crack and hole statistics it is shown at inference. Every random choice is seeded by ``(seed,
+item index, clip index)``, so the same corpus gives the same samples however it is split into jobs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import torch.nn.functional as F
 
 from trajcrafter_core.camera import official_intrinsics, rescale_intrinsics
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
+from trajcrafter_core.redirect import resize_mask, resize_video
+from trajcrafter_core.sizing import DEFAULT_READ_SIDE, read_size_for
 
 from .checkpointing import write_text_atomic
 from .shards import Sample, ShardSeriesWriter
@@ -203,7 +209,9 @@ def load_video_item(item: VideoItem, start: int, count: int, stride: int) -> Tup
 @dataclass
 class ClipOptions:
     """What every sample builder shares: clip length, training size, frame stride, renderer
-    mode (as at inference) with its hole clean-up, and the seed of every random choice."""
+    mode (as at inference) with its hole clean-up, the long side renders are made at before
+    they are resized to the training size (the inference read size; 0 = render at the training
+    size), and the seed of every random choice."""
 
     num_frames: int = 49
     height: int = 384
@@ -211,7 +219,21 @@ class ClipOptions:
     stride: int = 1
     mode: str = "official"
     clean_holes: bool = False
+    render_long_side: int = DEFAULT_READ_SIDE
     seed: int = 0
+
+    @property
+    def render_size(self) -> Tuple[int, int]:
+        """``(height, width)`` clips are rendered at: 576x1024 for the official 384x672."""
+        if not self.render_long_side:
+            return self.height, self.width
+        return read_size_for((self.height, self.width), self.render_long_side)
+
+    def to_training_size(self, video: torch.Tensor) -> torch.Tensor:
+        """A render-size video ``[T, H, W, 3]`` (or mask ``[T, H, W]``) at the training size, as
+        inference resizes it."""
+        size = (self.height, self.width)
+        return resize_video(video, size) if video.ndim == 4 else resize_mask(video.float(), size)
 
 
 @dataclass
@@ -239,20 +261,20 @@ def double_reprojection_samples(item: VideoItem, index: int, opts: DoubleReproje
         np.linspace(0, total - span, opts.clips_per_video).round().astype(int).tolist()
     for clip, start in enumerate(starts):
         frames, depths, K = load_video_item(item, int(start), opts.num_frames, opts.stride)
-        frames, depths, K, _ = fit_clip(frames, depths, K, opts.height, opts.width)
+        frames, depths, K, _ = fit_clip(frames, depths, K, *opts.render_size)
         gen = item_generator(opts.seed, "double_reprojection", item.id, clip)
         move = sample_relative_move(depths, ranges, gen)
         result = double_reprojection(frames, depths, K, move.transforms(opts.num_frames), mode=opts.mode,
                                      clean_holes=opts.clean_holes)
+        frames, render, holes = (opts.to_training_size(x) for x in (frames, result.render, result.hole_mask))
         yield Sample(
             key=sample_key("dr", item.id, clip),
             meta={"kind": "double_reprojection", "prompt": item.prompt, "source": item.video or item.id,
                   "start": int(start), "stride": opts.stride, "render_mode": opts.mode,
                   "move": {"theta": move.theta, "phi": move.phi, "r": move.r, "x": move.x, "y": move.y,
                            "radius": move.radius},
-                  "hole_fraction": float(result.hole_mask.mean())},
-            video={"target": to_uint8(frames), "render": to_uint8(result.render),
-                   "mask": (result.hole_mask > 0.5).to(torch.uint8)},
+                  "render_size": list(opts.render_size), "hole_fraction": float(holes.mean())},
+            video={"target": to_uint8(frames), "render": to_uint8(render), "mask": (holes > 0.5).to(torch.uint8)},
         )
 
 
@@ -319,14 +341,15 @@ def triplet_samples(sequence, index: int, opts: TripletOptions, prompt: str = ""
                 continue
             src = sequence.load(range(a, a + span, opts.stride), *_load_size(sequence, opts))
             dst = sequence.load(range(b, b + span, opts.stride), *_load_size(sequence, opts))
-            s_frames, s_depth, s_K, s_valid = fit_clip(src.frames, src.depths, src.intrinsics, opts.height, opts.width,
+            s_frames, s_depth, s_K, s_valid = fit_clip(src.frames, src.depths, src.intrinsics, *opts.render_size,
                                                        valid=src.depths > 0)
-            t_frames, _, t_K, _ = fit_clip(dst.frames, dst.depths, dst.intrinsics, opts.height, opts.width)
+            t_frames, _, t_K, _ = fit_clip(dst.frames, dst.depths, dst.intrinsics, *opts.render_size)
             s_depth = torch.where(s_valid, s_depth, torch.zeros_like(s_depth))
             render, holes = render_between_cameras(s_frames, s_depth, s_K, src.cam_to_world, t_K, dst.cam_to_world,
                                                    mode=opts.mode, valid=s_valid, clean_holes=opts.clean_holes)
             coverage = 1.0 - float(holes.mean())
             if opts.min_coverage <= coverage <= opts.max_coverage:
+                s_frames, t_frames, render, holes = (opts.to_training_size(x) for x in (s_frames, t_frames, render, holes))
                 best = (a, b, s_frames, t_frames, render, holes, coverage)
                 break
         if best is None:
@@ -337,7 +360,8 @@ def triplet_samples(sequence, index: int, opts: TripletOptions, prompt: str = ""
         yield Sample(
             key=sample_key("mv", seq_id, clip),
             meta={"kind": "triplet", "prompt": prompt, "source": seq_id, "source_start": a, "target_start": b,
-                  "stride": opts.stride, "render_mode": opts.mode, "coverage": coverage},
+                  "stride": opts.stride, "render_mode": opts.mode, "render_size": list(opts.render_size),
+                  "coverage": coverage},
             video={"target": to_uint8(t_frames), "render": to_uint8(render),
                    "mask": (holes > 0.5).to(torch.uint8), "reference": to_uint8(s_frames)},
         )
@@ -346,8 +370,9 @@ def triplet_samples(sequence, index: int, opts: TripletOptions, prompt: str = ""
 def _load_size(sequence, opts) -> Tuple[int, int]:
     """Load frames at a size that covers the crop at the training size without upsampling much."""
     fr = sequence.frames[0]
-    scale = max(opts.height / fr.height, opts.width / fr.width)
-    return max(opts.height, round(fr.height * scale)), max(opts.width, round(fr.width * scale))
+    height, width = opts.render_size
+    scale = max(height / fr.height, width / fr.width)
+    return max(height, round(fr.height * scale)), max(width, round(fr.width * scale))
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from dataclasses import fields
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from trajcrafter_core.errors import TrajCrafterError
+from trajcrafter_core.sizing import DEFAULT_READ_SIDE
 
 from .builders import (
     ClipOptions,
@@ -41,8 +42,8 @@ SYNTHETIC_PROMPT = "a room with colourful textured walls, moving spheres and box
 
 
 def synthetic_items(count: int, num_frames: int, height: int, width: int, seed: int = 0) -> List[VideoItem]:
-    """Procedural clips with exact depth (static camera, moving objects), rendered at the
-    training size (official intrinsics)."""
+    """Procedural clips with exact depth (static camera, moving objects), rendered at
+    ``height`` x ``width`` (pass the render size; official intrinsics)."""
     from trajcrafter_core.synthetic import example_clip
 
     items = []
@@ -65,6 +66,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", default="official", choices=["official", "zbuffer"],
                    help="renderer mode; use the one inference uses (official for the released model)")
     p.add_argument("--clean-holes", action="store_true", help="official --mask hole dilation")
+    p.add_argument("--render-long-side", type=int, default=DEFAULT_READ_SIDE,
+                   help="long side renders are made at before the resize to --height x --width, as inference does "
+                        "(1024: 576x1024 renders for 384x672; 0 = render at the training size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples-per-shard", type=int, default=256)
     p.add_argument("--on-error", default="raise", choices=["raise", "skip"],
@@ -120,7 +124,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_preparation_job(
         args, "dr",
         load_items=lambda: (read_manifest(args.manifest) if args.manifest else
-                            synthetic_items(args.synthetic, args.num_frames, args.height, args.width, args.seed)),
+                            synthetic_items(args.synthetic, args.num_frames, *ClipOptions(
+                                **clip_options(args)).render_size, args.seed)),
         make_samples=lambda item, i: double_reprojection_samples(item, i, opts),
         describe=lambda it: it.video or it.id)
 

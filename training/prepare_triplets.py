@@ -30,7 +30,7 @@ import torch
 
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
 
-from .builders import TripletOptions, iter_json_lines, triplet_samples
+from .builders import ClipOptions, TripletOptions, iter_json_lines, triplet_samples
 from .posed import read_colmap_sequence, read_posed_sequence, write_posed_sequence
 from .prepare_double_reprojection import SYNTHETIC_PROMPT, add_common_arguments, clip_options, run_preparation_job
 
@@ -106,7 +106,7 @@ def collect_specs(args) -> List[dict]:
             specs.append(entry)
     if args.synthetic:
         length = (args.num_frames - 1) * args.stride + 1 + args.max_offset
-        specs.extend(synthetic_specs(args.synthetic, length, args.height, args.width,
+        specs.extend(synthetic_specs(args.synthetic, length, *ClipOptions(**clip_options(args)).render_size,
                                      Path(args.out_dir) / "_synthetic_sequences", args.seed))
     if not specs:
         raise TrajCrafterError("give --sequences, --manifest or --synthetic.")

@@ -34,7 +34,7 @@ def _run(module, argv) -> None:
 
 def run(out_dir: str | Path, num_frames: int = 9, height: int = 32, width: int = 48, steps: int = 3) -> Dict:
     """Run the toy recipe under ``out_dir``; returns the paths it made and the generated video."""
-    from trajcrafter_core.checkpoints import load_pipeline
+    from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
     from trajcrafter_core.fixtures import save_tiny_checkpoints
 
     from . import prepare_double_reprojection, prepare_triplets, train
@@ -42,7 +42,9 @@ def run(out_dir: str | Path, num_frames: int = 9, height: int = 32, width: int =
 
     out = Path(out_dir)
     models = save_tiny_checkpoints(out / "models")
-    geometry = ["--num-frames", str(num_frames), "--height", str(height), "--width", str(width)]
+    # renders at twice the training size, then resized to it, as inference does (576x1024 -> 384x672)
+    geometry = ["--num-frames", str(num_frames), "--height", str(height), "--width", str(width),
+                "--render-long-side", str(2 * max(height, width))]
     for job in range(2):
         shard = ["--shard", str(job), "--num-shards", "2"]
         _run(prepare_double_reprojection, ["--synthetic", "4", "--out-dir", str(out / "data" / "dr"), *geometry, *shard])
@@ -65,11 +67,11 @@ def run(out_dir: str | Path, num_frames: int = 9, height: int = 32, width: int =
     stage2["output"] = dict(common["output"], dir=str(out / "stage2"))
     _run(train, ["--config", str(_write_yaml(out / "stage2.yaml", stage2))])
 
-    pipe = load_pipeline(models["base"], out / "stage2" / "export", dtype="fp32", device="cpu")
+    pipe = TrajectoryCrafterPipeline.from_pretrained(models["base"], out / "stage2" / "export", dtype="fp32", device="cpu")
     sample = next(iter_shard(sorted((out / "data" / "mv").glob("*.tar"))[0]))
     video = pipe(sample.video["reference"].float() / 255, sample.video["render"].float() / 255,
                  sample.video["mask"].float(), prompt=sample.prompt, num_inference_steps=2,
-                 generator=torch.Generator().manual_seed(0), num_reference_frames=min(10, num_frames))
+                 generator=torch.Generator().manual_seed(0), num_reference_frames=min(10, num_frames)).frames
     print(f"generated {tuple(video.shape)} from the stage-2 export")
     return {"models": models, "data": out / "data", "stage1": out / "stage1", "stage2": out / "stage2",
             "export": out / "stage2" / "export", "video": video}

@@ -67,6 +67,7 @@ import torch
 
 from .conventions import as_intrinsics, fov_to_focal
 from .errors import MissingFilesError, TrajCrafterError
+from .specs import MODES, OFFICIAL_DIRECT_CUT, PRESET_NAMES, PRESETS, canonical_mode, canonical_preset
 
 __all__ = [
     "OFFICIAL_FOCAL",
@@ -92,18 +93,16 @@ __all__ = [
     "preset_pose",
     "preset_trajectory",
     "dolly_zoom_focal_end",
+    "dolly_zoom_focal_end_of",
     "make_trajectory",
 ]
 
 OFFICIAL_FOCAL = 500.0  # px, at OFFICIAL_WIDTH
 OFFICIAL_WIDTH = 1024
 OFFICIAL_HEIGHT = 576
-OFFICIAL_DIRECT_CUT = 20
 OFFICIAL_ZOOM_FOCAL_END = 250.0  # px at OFFICIAL_WIDTH (half of OFFICIAL_FOCAL)
 MAX_RADIUS = 5.0
 
-MODES = ("gradual", "direct", "bullet", "dolly_zoom")
-_MODE_ALIASES = {"zoom": "dolly_zoom", "bullet_time": "bullet", "dollyzoom": "dolly_zoom"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,13 +363,15 @@ def _read_text(path_or_text, what: str) -> Tuple[str, str]:
     raise TrajCrafterError(f"{what} must be a file path or its text, got {type(path_or_text).__name__}.")
 
 
-def parse_trajectory_txt(path_or_text) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_trajectory_txt(path_or_text, label: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keys ``(theta, phi, r)`` (float64 arrays) of an official trajectory txt.
 
     Exactly three non-empty lines of whitespace-separated numbers: theta keys (degrees), phi keys
-    (degrees), r keys (fractions of the radius); each line needs at least two keys.
+    (degrees), r keys (fractions of the radius); each line needs at least two keys. ``label``
+    names the file in messages (default: its path, or "trajectory txt text").
     """
-    text, label = _read_text(path_or_text, "trajectory txt")
+    text, default_label = _read_text(path_or_text, "trajectory txt")
+    label = label or default_label
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if len(lines) != 3:
         raise TrajCrafterError(
@@ -447,22 +448,6 @@ class TargetPose(NamedTuple):
     y: float = 0.0
 
 
-# name -> (theta, phi, r, x / radius, y / radius) at amount = 1
-_PRESETS = {
-    "static": (0.0, 0.0, 0.0, 0.0, 0.0),
-    "orbit_left": (0.0, -30.0, 0.0, 0.0, 0.0),
-    "orbit_right": (0.0, 30.0, 0.0, 0.0, 0.0),
-    "arc_up": (20.0, 0.0, 0.0, 0.0, 0.0),
-    "arc_down": (-20.0, 0.0, 0.0, 0.0, 0.0),
-    "dolly_in": (0.0, 0.0, 0.4, 0.0, 0.0),
-    "dolly_out": (0.0, 0.0, -0.4, 0.0, 0.0),
-    "pan_left": (0.0, 0.0, 0.0, -0.3, 0.0),
-    "pan_right": (0.0, 0.0, 0.0, 0.3, 0.0),
-    "pan_up": (0.0, 0.0, 0.0, 0.0, 0.3),
-    "pan_down": (0.0, 0.0, 0.0, 0.0, -0.3),
-    "dolly_zoom": (0.0, 0.0, 0.5, 0.0, 0.0),
-}
-PRESET_NAMES = tuple(_PRESETS)
 
 
 def preset_pose(name: str, radius: float = 1.0, amount: float = 1.0) -> TargetPose:
@@ -486,12 +471,10 @@ def preset_pose(name: str, radius: float = 1.0, amount: float = 1.0) -> TargetPo
       with mode ``dolly_zoom`` and :func:`dolly_zoom_focal_end` so the centre keeps its size.
     - ``static``: no motion.
     """
-    key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    if key not in _PRESETS:
-        raise TrajCrafterError(f"unknown camera preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
+    key = canonical_preset(name)
     a = _finite_float(amount, "amount")
     rad = float(_check_radius(radius))
-    th, ph, r, xf, yf = _PRESETS[key]
+    th, ph, r, xf, yf = PRESETS[key]
     return TargetPose(th * a, ph * a, r * a, xf * a * rad, yf * a * rad)
 
 
@@ -516,6 +499,25 @@ def dolly_zoom_focal_end(focal_start: float, r: float) -> float:
     return float(focal_start) * (1.0 - r)
 
 
+def dolly_zoom_focal_end_of(transforms: torch.Tensor, radius: float, focal_start: float) -> float:
+    """Final focal length that keeps the orbit centre's size along any camera path.
+
+    The orbit centre is ``c = (0, 0, radius)`` in source-camera coordinates; its depth in the
+    first and last cameras of the path is ``z_0``, ``z_1`` (``transforms`` float32 [N, 4, 4]), so
+    ``focal_end = focal_start * z_1 / z_0``. For a target pose without rotation that is
+    :func:`dolly_zoom_focal_end` (``focal_start * (1 - r)``: the official 500 → 250 px at
+    ``r = 0.5``); for a trajectory txt or an imported path it follows the path's own end.
+    """
+    centre = torch.tensor([0.0, 0.0, float(_check_radius(radius)), 1.0], dtype=torch.float64)
+    T = torch.as_tensor(transforms).double()
+    z0, z1 = float((T[0] @ centre)[2]), float((T[-1] @ centre)[2])
+    if z0 <= 0 or z1 <= 0:
+        raise TrajCrafterError(
+            "dolly zoom: the orbit centre is not in front of the camera at the start or end of the "
+            "path (the camera passes it); give focal_end explicitly or a shorter forward move.")
+    return float(focal_start) * z1 / z0
+
+
 # --------------------------------------------------------------------------------------------
 # Output-frame schedule
 # --------------------------------------------------------------------------------------------
@@ -535,6 +537,7 @@ class Trajectory:
       (bullet time: ``"end"``).
     - ``trim_start``: output frames before this index are the camera move of ``direct`` mode;
       the official demo drops them when saving (0 for other modes).
+    - ``radius``: the orbit radius the path was built with (depth units), when known.
     """
 
     source_index: torch.Tensor
@@ -546,6 +549,7 @@ class Trajectory:
     mode: str = "gradual"
     reference_from: str = "start"
     trim_start: int = 0
+    radius: Optional[float] = None
 
     def __post_init__(self):
         self.height, self.width = _check_size(self.height, self.width)
@@ -658,10 +662,7 @@ def make_trajectory(
       half of ``K``'s fx (official 500 → 250). fx ramps linearly (float32 ``torch.linspace``)
       from ``K[0, 0]`` to it, fy proportionally; the principal point stays.
     """
-    key = str(mode).strip().lower()
-    key = _MODE_ALIASES.get(key, key)
-    if key not in MODES:
-        raise TrajCrafterError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)} ('zoom' = dolly_zoom).")
+    key = canonical_mode(mode)
     try:
         n_src = int(num_source_frames)
     except (TypeError, ValueError):

@@ -8,13 +8,14 @@ Two folders, in their official layouts:
 - **base** (``alibaba-pai/CogVideoX-Fun-V1.1-5b-InP``): ``vae/``, ``text_encoder/``,
   ``tokenizer/``, ``scheduler/``. Its ``transformer/`` folder is never used nor downloaded.
 
-:func:`load_pipeline` puts everything together. Lower-level loaders (:func:`load_vae`,
+:meth:`TrajectoryCrafterPipeline.from_pretrained <trajcrafter_core.pipeline.TrajectoryCrafterPipeline.from_pretrained>`
+puts everything together (this module never imports the pipeline). Loaders (:func:`load_vae`,
 :func:`load_text_encoder`, :func:`load_tokenizer`, :func:`load_scheduler`,
 :func:`load_transformer`) check files and tensor shapes first and raise
 :class:`~trajcrafter_core.errors.MissingFilesError` / :class:`~trajcrafter_core.errors.TrajCrafterError`
-with the file, folder or tensor key at fault. Downloads go through
-``huggingface_hub.snapshot_download`` with allow-patterns; offline they fail in seconds with a
-message listing what to put where.
+with the file, folder or tensor key at fault. :func:`ensure_models` downloads what is missing
+through :func:`trajcrafter_core.hub.download` (allow-patterns, all or nothing); offline it fails
+in seconds with a message listing what to put where.
 """
 
 from __future__ import annotations
@@ -26,15 +27,18 @@ from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 import torch
 
+from . import hub
 from .errors import MissingFilesError, TrajCrafterError
+from .model_folders import REPO_IDS
 from .models.checkpoint_check import check_state_dict, safetensors_shapes  # noqa: F401 (re-exported)
+from .specs import SCHEDULER_CLASSES
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 
-BASE_REPO_ID = "alibaba-pai/CogVideoX-Fun-V1.1-5b-InP"
-TRANSFORMER_REPO_ID = "TrajectoryCrafter/TrajectoryCrafter"
+BASE_REPO_ID = REPO_IDS["base"]
+TRANSFORMER_REPO_ID = REPO_IDS["transformer"]
 TRANSFORMER_SUBFOLDER = "crosstransformer"
 
 #: What :func:`download_base_model` fetches: everything but the CogVideoX-Fun transformer.
@@ -62,14 +66,7 @@ DTYPES = {
 }
 
 #: Official sampler names (``demo.py``) → diffusers scheduler class names.
-SCHEDULERS = {
-    "DDIM_Origin": "DDIMScheduler",
-    "DDIM_Cog": "CogVideoXDDIMScheduler",
-    "Euler": "EulerDiscreteScheduler",
-    "Euler A": "EulerAncestralDiscreteScheduler",
-    "DPM++": "DPMSolverMultistepScheduler",
-    "PNDM": "PNDMScheduler",
-}
+SCHEDULERS = SCHEDULER_CLASSES
 
 
 def parse_dtype(dtype: Union[str, torch.dtype]) -> torch.dtype:
@@ -337,45 +334,17 @@ def _transformer_complete(path: Path) -> bool:
         return False
 
 
-def _hub_failure(repo_id: str, local_dir: Path, exc: Exception, instructions: str) -> MissingFilesError:
-    return MissingFilesError(
-        f"Could not download {repo_id} into {local_dir} ({type(exc).__name__}: {exc}). "
-        f"No network, HF_HUB_OFFLINE set, or the Hub is unreachable.\n{instructions}")
-
-
-def _snapshot(repo_id: str, local_dir: Path, allow_patterns: List[str], timeout: float) -> None:
-    from huggingface_hub import snapshot_download
-
-    snapshot_download(repo_id=repo_id, local_dir=str(local_dir), allow_patterns=allow_patterns,
-                      etag_timeout=timeout)
-
-
-def download_base_model(base_dir: PathLike, repo_id: str = BASE_REPO_ID, timeout: float = 10.0) -> Path:
+def download_base_model(base_dir: PathLike, repo_id: str = BASE_REPO_ID, timeout: float = 10.0,
+                        progress=None, cancel=None) -> Path:
     """Download VAE, T5, tokenizer and scheduler (never the unused transformer) into ``base_dir``."""
     base = Path(base_dir)
-    try:
-        _snapshot(repo_id, base, BASE_ALLOW_PATTERNS, timeout)
-    except Exception as exc:
-        raise _hub_failure(repo_id, base, exc, _base_instructions(base)) from exc
+    hub.download(repo_id, base, patterns=BASE_ALLOW_PATTERNS, progress=progress, cancel=cancel,
+                 timeout=timeout, instructions=_base_instructions(base))
     return check_base_dir(base)
 
 
-def hub_file_names(repo_id: str, local_dir: PathLike, timeout: float = 10.0) -> List[str]:
-    """``*.json`` and ``*.safetensors`` names in Hub ``repo_id`` (a dry-run snapshot: offline or
-    unreachable it fails in well under a second, where ``list_repo_files`` retries for ~25 s)."""
-    import inspect
-
-    from huggingface_hub import list_repo_files, snapshot_download
-
-    if "dry_run" in inspect.signature(snapshot_download).parameters:
-        infos = snapshot_download(repo_id=repo_id, local_dir=str(local_dir), dry_run=True, etag_timeout=timeout,
-                                  allow_patterns=["*.json", "*.safetensors"])
-        return [info.filename for info in infos]
-    return list_repo_files(repo_id)  # older huggingface_hub
-
-
 def transformer_allow_patterns(repo_files: Iterable[str]) -> List[str]:
-    """Allow-patterns fetching one copy of the transformer: the repo root or ``crosstransformer/``."""
+    """Files fetching one copy of the transformer: the repo root or ``crosstransformer/``."""
     files = list(repo_files)
     root = [f for f in files if "/" not in f]
     has_root = "config.json" in root and any(f.endswith(".safetensors") for f in root)
@@ -385,75 +354,40 @@ def transformer_allow_patterns(repo_files: Iterable[str]) -> List[str]:
     return [f for f in files if f.startswith(sub) and f.endswith(("config.json", ".safetensors", ".safetensors.index.json"))]
 
 
+def _transformer_instructions(target: Path, repo_id: str) -> str:
+    return (f"Put config.json and diffusion_pytorch_model*.safetensors of "
+            f"https://huggingface.co/{repo_id} into {target} (or {target / TRANSFORMER_SUBFOLDER}).")
+
+
 def download_transformer(transformer_dir: PathLike, repo_id: str = TRANSFORMER_REPO_ID,
-                         timeout: float = 10.0) -> Path:
+                         timeout: float = 10.0, progress=None, cancel=None) -> Path:
     """Download the TrajectoryCrafter transformer (safetensors + config only) into ``transformer_dir``."""
     target = Path(transformer_dir)
-    instructions = (f"Put config.json and diffusion_pytorch_model*.safetensors of "
-                    f"https://huggingface.co/{repo_id} into {target} (or {target / TRANSFORMER_SUBFOLDER}).")
-    try:
-        patterns = transformer_allow_patterns(hub_file_names(repo_id, target, timeout))
-        if not patterns:
-            raise TrajCrafterError(f"{repo_id} holds no config.json + safetensors transformer")
-        _snapshot(repo_id, target, patterns, timeout)
-    except Exception as exc:
-        raise _hub_failure(repo_id, target, exc, instructions) from exc
+    hub.download(repo_id, target, select=transformer_allow_patterns, progress=progress, cancel=cancel,
+                 timeout=timeout, instructions=_transformer_instructions(target, repo_id))
     resolve_transformer_dir(target)
     return target
 
 
-# --------------------------------------------------------------------------------------------
-# the whole pipeline
-# --------------------------------------------------------------------------------------------
+def check_transformer_dir(path: PathLike) -> Path:
+    """Raise :class:`MissingFilesError` unless ``path`` holds a complete transformer; returns the
+    folder holding its ``config.json``."""
+    folder = resolve_transformer_dir(path)
+    find_safetensors(folder, "diffusion_pytorch_model", "TrajectoryCrafter transformer")
+    return folder
 
 
-def load_pipeline(base_dir: PathLike, transformer_dir: PathLike, *,
-                  dtype: Union[str, torch.dtype] = "bf16",
-                  device: Optional[Union[str, torch.device]] = None,
-                  scheduler: str = "DDIM_Origin",
-                  download: bool = False,
-                  offload: str = "none",
-                  vae_tiling: bool = False,
-                  vae_slicing: bool = False,
-                  fp8: bool = False,
-                  attention: str = "sdpa",
-                  base_repo_id: str = BASE_REPO_ID,
-                  transformer_repo_id: str = TRANSFORMER_REPO_ID):
-    """Load a :class:`~trajcrafter_core.pipeline.TrajectoryCrafterPipeline` from the two folders.
+def ensure_models(base_dir: PathLike, transformer_dir: PathLike, *, download: bool = False,
+                  base_repo_id: str = BASE_REPO_ID, transformer_repo_id: str = TRANSFORMER_REPO_ID,
+                  progress=None, cancel=None) -> None:
+    """Check both folders before any work, fetching what is missing first when ``download``.
 
-    ``download=True`` fetches what is missing from the Hub first (allow-patterns; never the
-    CogVideoX-Fun transformer). ``device`` is where the models run (default: CUDA if available,
-    else CPU). ``offload``: ``"none"`` (everything on ``device``), ``"model"`` (each component on
-    ``device`` only while it runs), ``"block"`` (transformer and T5 blocks streamed one group at a
-    time — for small cards). ``fp8`` stores transformer weights in float8 and upcasts per layer.
-    ``attention``: see :meth:`TrajectoryCrafterPipeline.set_attention_backend`.
+    Raises :class:`MissingFilesError` naming the missing files and the folder they belong in.
     """
-    from .pipeline import TrajectoryCrafterPipeline
-
-    torch_dtype = parse_dtype(dtype)
-    base = Path(base_dir)
-    transformer_path = Path(transformer_dir)
+    base, transformer = Path(base_dir), Path(transformer_dir)
     if download and missing_base_files(base):
-        download_base_model(base, base_repo_id)
-    if download and not _transformer_complete(transformer_path):
-        download_transformer(transformer_path, transformer_repo_id)
+        download_base_model(base, base_repo_id, progress=progress, cancel=cancel)
+    if download and not _transformer_complete(transformer):
+        download_transformer(transformer, transformer_repo_id, progress=progress, cancel=cancel)
     check_base_dir(base)
-    resolve_transformer_dir(transformer_path)
-
-    pipe = TrajectoryCrafterPipeline(
-        transformer=load_transformer(transformer_path, dtype=torch_dtype),
-        vae=load_vae(base / "vae", dtype=torch_dtype),
-        text_encoder=load_text_encoder(base / "text_encoder", dtype=torch_dtype),
-        tokenizer=load_tokenizer(base / "tokenizer"),
-        scheduler=load_scheduler(base / "scheduler", scheduler),
-        scheduler_config=read_scheduler_config(base / "scheduler"),
-    )
-    if fp8:
-        pipe.enable_fp8_weights()
-    if vae_tiling:
-        pipe.vae.enable_tiling()
-    if vae_slicing:
-        pipe.vae.enable_slicing()
-    pipe.set_attention_backend(attention)
-    pipe.set_placement(device=device, offload=offload)
-    return pipe
+    check_transformer_dir(transformer)

@@ -15,7 +15,9 @@ Official semantics (the official ``models/pipeline_trajectorycrafter.py`` + ``de
   groups of 4, decode ``2 + F mod 2`` latents then groups of 2.
 
 All latents are frames-first ``[B, F, C, h, w]`` as in the official code. Every stage is a public
-method so that it can be run, inspected or replaced on its own.
+method so that it can be run, inspected or replaced on its own. Build the pipeline with
+:meth:`TrajectoryCrafterPipeline.from_pretrained` (or :meth:`~TrajectoryCrafterPipeline.from_spec`);
+a call returns a :class:`TrajectoryCrafterOutput` (frames and notes).
 """
 
 from __future__ import annotations
@@ -25,18 +27,24 @@ import gc
 import inspect
 import logging
 import math
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
+from . import checkpoints
 from .conventions import as_frames, as_mask, check_finite
 from .errors import TrajCrafterError
+from .lifecycle import ModelPlacement
+from .specs import OFFLOAD_MODES, ModelSpec
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "TrajectoryCrafterPipeline",
+    "TrajectoryCrafterOutput",
     "DEFAULT_NEGATIVE_PROMPT",
     "QUALITY_SUFFIX",
     "MAX_SEQUENCE_LENGTH",
@@ -59,13 +67,25 @@ QUALITY_SUFFIX = (
     "quality, highres, ultra-detailed, fantastic."
 )
 MAX_SEQUENCE_LENGTH = 226
-OFFLOAD_MODES = ("none", "model", "block")
 #: What the sampler does with a frame count that is not ``8m + 1`` or a side that is not a multiple
 #: of 16: ``"error"`` raises (naming the counts that work); ``"pad"`` pads up to the next supported
-#: geometry, samples, and trims the result back (reported in ``pipe.notes``).
+#: geometry, samples, and trims the result back (reported in the output's ``notes``).
 SHAPE_POLICIES = ("error", "pad")
 
 ProgressCallback = Callable[[int, int, torch.Tensor], None]
+
+
+@dataclass
+class TrajectoryCrafterOutput:
+    """What a pipeline call returns.
+
+    - ``frames``: float32 ``[T, H, W, 3]`` in 0..1 on the CPU (the input's ``T, H, W``).
+    - ``notes``: what the call changed on the way (padding, clamped reference count), one
+      sentence each; also logged.
+    """
+
+    frames: torch.Tensor
+    notes: List[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,6 +172,10 @@ def resize_mask_to_latents(mask: torch.Tensor, num_latent_frames: int, height: i
     return torch.cat([first, rest], dim=2)[0, 0]
 
 
+def _reference_note(count: int, num_frames: int) -> str:
+    return f"num_reference_frames={count} > {num_frames} source frames: used all {num_frames}."
+
+
 def _frames_to_video(frames: torch.Tensor) -> torch.Tensor:
     """``[T, H, W, 3]`` in 0..1 → ``[1, 3, T, H, W]`` in -1..1 (the VAE's input)."""
     return (frames.permute(3, 0, 1, 2).unsqueeze(0) * 2.0 - 1.0)
@@ -173,13 +197,13 @@ def _as_batch(x: torch.Tensor, ndim: int, name: str) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 
 
-class TrajectoryCrafterPipeline:
+class TrajectoryCrafterPipeline(ModelPlacement):
     """Ref-DiT video diffusion conditioned on a render with holes and the source video.
 
     Components: ``transformer`` (:class:`~trajcrafter_core.models.CrossTransformer3DModel`),
     ``vae`` (diffusers ``AutoencoderKLCogVideoX``), ``text_encoder`` (``T5EncoderModel``),
-    ``tokenizer`` (T5), ``scheduler`` (diffusers). Build with
-    :func:`trajcrafter_core.checkpoints.load_pipeline`. Call it (see :meth:`__call__`).
+    ``tokenizer`` (T5), ``scheduler`` (diffusers). Build with :meth:`from_pretrained`. Call it
+    (see :meth:`__call__`); place it with :meth:`place` / :meth:`set_placement`.
     """
 
     def __init__(self, transformer, vae, text_encoder, tokenizer, scheduler,
@@ -195,11 +219,7 @@ class TrajectoryCrafterPipeline:
         self.dtype = next(transformer.parameters()).dtype
         self.device = torch.device("cpu")
         self.offload = "none"
-        #: notes about the last call (clamped reference count, ...)
-        self.notes: List[str] = []
-        from .checkpoints import set_official_vae_chunking
-
-        set_official_vae_chunking(self.vae)
+        checkpoints.set_official_vae_chunking(self.vae)
         cfg = transformer.config
         self.latent_channels = int(vae.config.latent_channels)
         if int(cfg.in_channels) != 2 * self.latent_channels + 1:
@@ -209,13 +229,60 @@ class TrajectoryCrafterPipeline:
         self.vae_scale_factor_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
         self.vae_scale_factor_temporal = int(vae.config.temporal_compression_ratio)
 
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(cls, base_dir, transformer_dir, *, dtype: Union[str, torch.dtype] = "bf16",
+                        device: Optional[Union[str, torch.device]] = None, offload: str = "none",
+                        scheduler: str = "DDIM_Origin", attention: str = "sdpa", fp8: bool = False,
+                        vae_tiling: bool = False, vae_slicing: bool = False, download: bool = False,
+                        progress=None, cancel=None) -> "TrajectoryCrafterPipeline":
+        """Load from the two official folders (see :class:`~trajcrafter_core.specs.ModelSpec`).
+
+        ``base_dir``: CogVideoX-Fun-V1.1-5b-InP (vae/, text_encoder/, tokenizer/, scheduler/);
+        ``transformer_dir``: TrajectoryCrafter (or its ``crosstransformer/``). Both are checked
+        before anything loads; ``download=True`` fetches what is missing from the Hub first
+        (:func:`trajcrafter_core.checkpoints.ensure_models`, never the CogVideoX-Fun transformer;
+        ``progress``/``cancel`` as :func:`trajcrafter_core.hub.download`). ``device``: where the
+        models run (default CUDA when available); ``offload``: see :meth:`set_placement`; ``fp8``
+        stores transformer weights in float8; ``attention``: see :meth:`set_attention_backend`.
+        """
+        torch_dtype = checkpoints.parse_dtype(dtype)
+        if offload not in OFFLOAD_MODES:
+            raise TrajCrafterError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}.")
+        checkpoints.ensure_models(base_dir, transformer_dir, download=download, progress=progress, cancel=cancel)
+        base = Path(base_dir)
+        pipe = cls(
+            transformer=checkpoints.load_transformer(transformer_dir, dtype=torch_dtype),
+            vae=checkpoints.load_vae(base / "vae", dtype=torch_dtype),
+            text_encoder=checkpoints.load_text_encoder(base / "text_encoder", dtype=torch_dtype),
+            tokenizer=checkpoints.load_tokenizer(base / "tokenizer"),
+            scheduler=checkpoints.load_scheduler(base / "scheduler", scheduler),
+            scheduler_config=checkpoints.read_scheduler_config(base / "scheduler"),
+        )
+        if fp8:
+            pipe.enable_fp8_weights()
+        if vae_tiling:
+            pipe.vae.enable_tiling()
+        if vae_slicing:
+            pipe.vae.enable_slicing()
+        pipe.set_attention_backend(attention)
+        pipe.set_placement(device=device, offload=offload)
+        return pipe
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, progress=None, cancel=None) -> "TrajectoryCrafterPipeline":
+        """:meth:`from_pretrained` with the folders and options of a :class:`ModelSpec`."""
+        if not isinstance(spec, ModelSpec):
+            raise TrajCrafterError(f"from_spec needs a ModelSpec, got {type(spec).__name__}.")
+        return cls.from_pretrained(spec.base_dir, spec.transformer_dir, progress=progress, cancel=cancel,
+                                   **spec.options())
+
     # ------------------------------------------------------------------ options
 
     def set_scheduler(self, name: str) -> None:
         """Switch sampler by its official name (``DDIM_Origin``, ``DDIM_Cog``, ``Euler``, ...)."""
-        from .checkpoints import scheduler_from_config
-
-        self.scheduler = scheduler_from_config(name, self.scheduler_config)
+        self.scheduler = checkpoints.scheduler_from_config(name, self.scheduler_config)
 
     def set_attention_backend(self, backend: Optional[str] = "sdpa") -> None:
         """``"sdpa"`` (default, PyTorch SDPA as the official) or an installed diffusers backend
@@ -248,10 +315,10 @@ class TrajectoryCrafterPipeline:
         self.device, self.offload = device, offload
         cpu = torch.device("cpu")
         if offload == "none":
-            for module in self._models():
+            for module in self.components().values():
                 module.to(device)
         elif offload == "model":
-            for module in self._models():
+            for module in self.components().values():
                 module.to(cpu)
         else:
             from diffusers.hooks import apply_group_offloading
@@ -265,8 +332,17 @@ class TrajectoryCrafterPipeline:
                                        use_stream=use_stream)
         self._free_memory()
 
-    def _models(self) -> Tuple[torch.nn.Module, ...]:
-        return (self.text_encoder, self.transformer, self.vae)
+    def components(self) -> Dict[str, torch.nn.Module]:
+        return {"text_encoder": self.text_encoder, "transformer": self.transformer, "vae": self.vae}
+
+    def place(self, device: Union[str, torch.device]) -> None:
+        """Run on ``device`` from now on, keeping the offload mode: with ``"none"`` every component
+        moves there; with ``"model"`` they wait on the CPU and visit ``device`` while they run."""
+        if self.offload == "block":
+            if torch.device(device) != self.device:
+                raise TrajCrafterError("block offload streams to one device; load the pipeline again to change it.")
+            return
+        self.set_placement(device=device, offload=self.offload)
 
     @contextlib.contextmanager
     def _running(self, module: torch.nn.Module) -> Iterator[None]:
@@ -382,10 +458,15 @@ class TrajectoryCrafterPipeline:
         """
         indices = reference_frame_indices(source.shape[0], num_reference_frames, reference_from)
         if len(indices) < num_reference_frames:
-            self.notes.append(f"num_reference_frames={num_reference_frames} > {source.shape[0]} source "
-                              f"frames: used all {len(indices)}.")
-            logger.warning(self.notes[-1])
-        posterior = self._vae_encode(_frames_to_video(source[indices]))
+            logger.warning(_reference_note(num_reference_frames, source.shape[0]))
+        return self.encode_reference_frames(source[indices], generator)
+
+    @torch.no_grad()
+    def encode_reference_frames(self, reference: torch.Tensor,
+                                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Reference latents ``[1, F_ref, C, h, w]`` of the frames ``[R, H, W, 3]`` (0..1) the model
+        cross-attends to: VAE posterior sample × scaling factor."""
+        posterior = self._vae_encode(_frames_to_video(reference))
         latents = posterior.sample(generator=generator) * self.vae.config.scaling_factor
         return latents.permute(0, 2, 1, 3, 4).to(self.device, self.dtype)
 
@@ -502,15 +583,16 @@ class TrajectoryCrafterPipeline:
             check_video_geometry(*render.shape[:3], name="render")
         return source, render, hole
 
-    def _pad_to_supported_geometry(self, source: torch.Tensor, render: torch.Tensor,
-                                   hole: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def _pad_to_supported_geometry(source: torch.Tensor, render: torch.Tensor, hole: torch.Tensor,
+                                   reference: Optional[torch.Tensor], notes: List[str]):
         """``shape_policy="pad"``: pad ``render``/``hole`` to :func:`supported_video_geometry`
-        (last frame repeated, edges replicated) and ``source`` in space only (the reference frames
-        stay real frames); the padding is recorded in :attr:`notes`."""
+        (last frame repeated, edges replicated) and ``source``/``reference`` in space only (the
+        reference frames stay real frames); the padding is recorded in ``notes``."""
         frames, rows, cols = render.shape[:3]
         target = supported_video_geometry(frames, rows, cols)
         if target == (frames, rows, cols):
-            return source, render, hole
+            return source, render, hole, reference
         done = []
         if target[0] != frames:
             done.append(f"{frames} frames padded to {target[0]} by repeating the last frame "
@@ -518,11 +600,11 @@ class TrajectoryCrafterPipeline:
         if target[1:] != (rows, cols):
             done.append(f"{rows}x{cols} pixels padded to {target[1]}x{target[2]} by repeating the bottom "
                         f"row and right column")
-        self.notes.append(f"shape_policy='pad': {'; '.join(done)}; the model needs 8m+1 frames and sides that "
-                          f"are multiples of 16. The output is trimmed back to {frames} frames of {rows}x{cols}.")
-        logger.info(self.notes[-1])
-        return (pad_video(source, source.shape[0], target[1], target[2]), pad_video(render, *target),
-                pad_video(hole, *target))
+        notes.append(f"shape_policy='pad': {'; '.join(done)}; the model needs 8m+1 frames and sides that "
+                     f"are multiples of 16. The output is trimmed back to {frames} frames of {rows}x{cols}.")
+        logger.info(notes[-1])
+        space = lambda x: None if x is None else pad_video(x, x.shape[0], target[1], target[2])  # noqa: E731
+        return space(source), pad_video(render, *target), pad_video(hole, *target), space(reference)
 
     def _prompt_embeddings(self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds,
                            do_cfg: bool) -> torch.Tensor:
@@ -573,8 +655,9 @@ class TrajectoryCrafterPipeline:
                  guidance_scale: float = 6.0, generator: Optional[torch.Generator] = None,
                  latents: Optional[torch.Tensor] = None, reference_latents: Optional[torch.Tensor] = None,
                  noise_aug_strength: float = 0.0563, num_reference_frames: int = 10,
-                 reference_from: str = "start", callback: Optional[ProgressCallback] = None,
-                 shape_policy: str = "error") -> torch.Tensor:
+                 reference_from: str = "start", reference: Optional[torch.Tensor] = None,
+                 callback: Optional[ProgressCallback] = None,
+                 shape_policy: str = "error") -> TrajectoryCrafterOutput:
         """Generate the redirected video.
 
         ``source``, ``render``: ``[T, H, W, 3]`` in 0..1; ``hole_mask``: ``[T, H, W]``, 1 = hole
@@ -583,13 +666,21 @@ class TrajectoryCrafterPipeline:
         (default); with ``"pad"`` the render and mask are padded to
         :func:`supported_video_geometry` (:func:`pad_video`: last frame repeated, edges replicated;
         the source in space only, so reference frames are real frames), sampled, and the output is
-        trimmed back to ``[T, H, W]``; the padding is recorded in :attr:`notes` and logged. ``prompt`` gets the official quality suffix; ``negative_prompt`` defaults to the official one. ``latents``:
-        initial noise ``[1, F, 16, h, w]`` of the (padded) model geometry (frames-first; default drawn from ``generator`` exactly
-        as the official pipeline draws it). ``reference_latents``: precomputed ``cross_latents``
-        for one CFG half (see :meth:`encode_reference`). ``callback(steps_done, total, latents)``
-        after each step; an exception raised in it stops the run (memory is still freed).
+        trimmed back to ``[T, H, W]``; the padding is recorded in the output's ``notes`` and
+        logged. ``prompt`` gets the official quality suffix; ``negative_prompt`` defaults to the
+        official one. ``latents``: initial noise ``[1, F, 16, h, w]`` of the (padded) model
+        geometry (frames-first; default drawn from ``generator`` exactly as the official pipeline
+        draws it).
 
-        Returns ``[T, H, W, 3]`` float32 in 0..1 on the CPU (the input's ``T, H, W``).
+        Reference (what the model cross-attends to): ``reference`` frames ``[R, H, W, 3]`` when
+        given (e.g. :attr:`trajcrafter_core.redirect.Conditions.reference`), else the first
+        (``reference_from="start"``) or last (``"end"``, bullet time) ``num_reference_frames``
+        frames of ``source``, or precomputed ``reference_latents`` for one CFG half (see
+        :meth:`encode_reference`). ``callback(steps_done, total, latents)`` after each step; an
+        exception raised in it stops the run (memory is still freed).
+
+        Returns a :class:`TrajectoryCrafterOutput`: ``frames`` ``[T, H, W, 3]`` float32 in 0..1 on
+        the CPU (the input's ``T, H, W``) and ``notes``.
         """
         source, render, hole = self.check_inputs(source, render, hole_mask, shape_policy)
         if not (isinstance(num_inference_steps, int) and num_inference_steps >= 1):
@@ -598,10 +689,21 @@ class TrajectoryCrafterPipeline:
             raise TrajCrafterError(f"guidance_scale must be finite, got {guidance_scale!r}.")
         if not (math.isfinite(float(noise_aug_strength)) and noise_aug_strength >= 0):
             raise TrajCrafterError(f"noise_aug_strength must be >= 0, got {noise_aug_strength!r}.")
-        reference_frame_indices(source.shape[0], num_reference_frames, reference_from)
+        notes: List[str] = []
+        if reference is not None:
+            reference = as_frames(reference, "reference")
+            if tuple(reference.shape[1:3]) != tuple(source.shape[1:3]):
+                raise TrajCrafterError(
+                    f"reference frames are {reference.shape[1]}x{reference.shape[2]} but the source is "
+                    f"{source.shape[1]}x{source.shape[2]}; give reference frames at the video's size.")
+        else:
+            indices = reference_frame_indices(source.shape[0], num_reference_frames, reference_from)
+            if len(indices) < num_reference_frames:
+                notes.append(_reference_note(num_reference_frames, source.shape[0]))
+                logger.warning(notes[-1])
+            reference = source[indices]
         out_frames, out_height, out_width = render.shape[:3]
-        self.notes = []
-        source, render, hole = self._pad_to_supported_geometry(source, render, hole)
+        source, render, hole, reference = self._pad_to_supported_geometry(source, render, hole, reference, notes)
         num_frames, height, width = render.shape[:3]
         num_latent, h, w = self.latent_size(num_frames, height, width)
         if latents is not None:
@@ -614,15 +716,15 @@ class TrajectoryCrafterPipeline:
             start = self.initial_latents((1, num_latent, self.latent_channels, h, w), generator, latents)
             inpaint = self.inpaint_latents(render, hole, noise_aug_strength, generator)
             cross = (reference_latents.to(self.device, self.dtype) if reference_latents is not None
-                     else self.encode_reference(source, num_reference_frames, reference_from, generator))
+                     else self.encode_reference_frames(reference, generator))
             final = self.denoise(start, text, inpaint, cross, height=height, width=width,
                                  num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                  generator=generator, callback=callback)
             del text, start, inpaint, cross
             frames = self.decode_latents(final)
-            return frames[:out_frames, :out_height, :out_width].contiguous()
+            return TrajectoryCrafterOutput(frames[:out_frames, :out_height, :out_width].contiguous(), notes)
         finally:
             if self.offload in ("model", "block"):
-                for module in (self.vae,) if self.offload == "block" else self._models():
+                for module in (self.vae,) if self.offload == "block" else self.components().values():
                     module.to("cpu")
             self._free_memory()

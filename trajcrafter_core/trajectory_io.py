@@ -30,16 +30,18 @@ import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 import torch
 
-from .camera import Trajectory, _check_size, _read_text, make_trajectory, rescale_intrinsics
+from .camera import Trajectory, _check_size, _read_text, make_trajectory, parse_trajectory_txt, rescale_intrinsics
 from .conventions import as_intrinsics
-from .errors import TrajCrafterError
+from .errors import MissingFilesError, TrajCrafterError
 
 __all__ = [
+    "CameraFile",
+    "read_camera_file",
     "CameraPath",
     "load_realestate10k",
     "save_realestate10k",
@@ -121,6 +123,65 @@ class CameraPath:
             cut=n if key == "direct" else None,
             K_dst=path.K if use_path_intrinsics else None,
         )
+
+
+class CameraFile(NamedTuple):
+    """A trajectory file read by content (:func:`read_camera_file`).
+
+    ``kind``: ``"official_txt"`` (``value`` = the txt text: theta, phi, r key lines),
+    ``"path"`` (``value`` = a :class:`CameraPath` from RealEstate10K or nerfstudio) or
+    ``"trajectory"`` (``value`` = a saved :class:`~trajcrafter_core.camera.Trajectory`).
+    ``label``: how messages name the file.
+    """
+
+    kind: str
+    value: object
+    label: str
+
+
+def read_camera_file(path_or_text, height: int, width: int, translation_scale: float = 1.0) -> CameraFile:
+    """Read any supported trajectory file, recognised by its content.
+
+    - ``.json`` with ``camera_path``: nerfstudio; with ``"format": "trajcrafter.trajectory"``
+      (or ``frames``): a saved trajectory;
+    - text with 19 numbers per line (optionally a URL first): RealEstate10K / CameraCtrl;
+    - text with 3 lines of numbers: an official trajectory txt.
+
+    ``path_or_text``: a path, or the text itself (a str holding a newline). ``height``,
+    ``width``: the render size imported intrinsics are expanded to.
+    """
+    if isinstance(path_or_text, str) and ("\n" in path_or_text or "\r" in path_or_text):
+        text, label, suffix = path_or_text, "trajectory text", ".json" if path_or_text.lstrip().startswith("{") else ".txt"
+    else:
+        p = Path(os.fspath(path_or_text)).expanduser()
+        label = f"trajectory file {p.name}"
+        if p.is_dir():
+            raise TrajCrafterError(f"{label} ({p}) is a folder; give a .txt or .json trajectory file.")
+        if not p.is_file():
+            raise MissingFilesError(f"{label} not found: {p}. Give an existing .txt or .json file.")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise TrajCrafterError(f"{label} is not UTF-8 text; give a .txt or .json trajectory file.") from None
+        suffix = p.suffix.lower()
+    if not text.strip():
+        raise TrajCrafterError(f"{label} is empty; an official trajectory txt has 3 lines (theta, phi, r keys).")
+    if suffix == ".json":
+        data, _ = _read_json(text, label)
+        if isinstance(data, dict) and "camera_path" in data:
+            path = load_nerfstudio_camera_path(data, height, width, translation_scale=translation_scale)
+            return CameraFile("path", path, label)
+        if isinstance(data, dict) and (data.get("format") == TRAJECTORY_JSON_FORMAT or "frames" in data):
+            return CameraFile("trajectory", load_trajectory_json(data), label)
+        raise TrajCrafterError(
+            f"{label}: JSON must be a nerfstudio camera_path.json (with 'camera_path') or a saved "
+            f"TrajectoryCrafter trajectory.")
+    rows = [ln.split() for ln in text.splitlines() if ln.strip()]
+    if any(len(r) == 19 for r in rows):
+        path = load_realestate10k(text, height, width, translation_scale=translation_scale)
+        return CameraFile("path", path, label)
+    parse_trajectory_txt(text, label=label)  # checked here, with the file's name in messages
+    return CameraFile("official_txt", text, label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,6 +474,7 @@ def save_trajectory_json(trajectory: Trajectory, path: Union[str, os.PathLike, N
         "mode": t.mode,
         "reference_from": t.reference_from,
         "trim_start": t.trim_start,
+        **({"radius": float(t.radius)} if t.radius is not None else {}),
         "height": t.height,
         "width": t.width,
         "frames": frames,
@@ -450,6 +512,7 @@ def load_trajectory_json(path_or_data) -> Trajectory:
         mode=str(data.get("mode", "custom")),
         reference_from=str(data.get("reference_from", "start")),
         trim_start=int(data.get("trim_start", 0)),
+        radius=float(data["radius"]) if data.get("radius") is not None else None,
     )
 
 

@@ -50,6 +50,9 @@ __all__ = [
     "side_by_side",
     "depth_to_frames",
     "mask_to_frames",
+    "HOLE_COLOR",
+    "paint_holes",
+    "labelled_panels",
     "VIDEO_EXTENSIONS",
     "H264_ENCODER",
 ]
@@ -611,6 +614,7 @@ def write_video(
     fps: float,
     crf: int = 18,
     preset: str = "medium",
+    audio=None,
 ) -> Path:
     """Write frames ``[T, H, W, 3]`` (0..1 float or uint8) as browser-playable H.264 mp4.
 
@@ -618,8 +622,8 @@ def write_video(
     ``crf`` 0..51 (lower = better; 18 is visually lossless), ``preset`` an x264 preset. 4:2:0
     needs even sizes: an odd width/height is **padded** by repeating the last column/row once
     (nothing is cropped; readers get a frame one pixel wider/taller). Grey ``[T, H, W]`` input
-    (masks) is written as grey video. The file appears atomically (temporary file + rename).
-    Returns the path.
+    (masks) is written as grey video. ``audio`` (a :class:`trajcrafter_core.audio.Audio`) is
+    added as an AAC track. The file appears atomically (temporary file + rename). Returns the path.
     """
     av = _av()
     p = _prepare_output(path, _MP4_EXTENSIONS, "video")
@@ -648,6 +652,10 @@ def write_video(
             stream.options = {"crf": str(crf), "preset": str(preset)}
             cc = stream.codec_context
             cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1  # BT.709, limited
+            if audio is not None:
+                from .audio import add_audio_stream, mux_audio
+
+                sound = add_audio_stream(container, audio)
             for start in range(0, x.shape[0], 8):
                 chunk = _to_uint8(x[start:start + 8])
                 if pad_h or pad_w:
@@ -659,6 +667,8 @@ def write_video(
                         container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
+            if audio is not None:
+                mux_audio(container, sound, audio)
         except av.FFmpegError as exc:
             raise TrajCrafterError(f"Writing {p} failed: {exc} (crf={crf}, preset={preset!r}).") from None
         finally:
@@ -718,6 +728,41 @@ def side_by_side(*videos, gap: int = 8, gap_value: float = 1.0) -> torch.Tensor:
             parts.append(torch.full((length, height, int(gap), 3), float(gap_value)))
         parts.append(clip)
     return torch.cat(parts, dim=2)
+
+
+#: Colour of holes in previews (magenta: rare in real footage, unlike the black of the renders).
+HOLE_COLOR = (1.0, 0.0, 1.0)
+
+
+def paint_holes(frames: torch.Tensor, mask: torch.Tensor, color=HOLE_COLOR) -> torch.Tensor:
+    """``frames`` ``[T, H, W, 3]`` with the holes of ``mask`` ``[T, H, W]`` (1 = hole) in ``color``."""
+    tint = torch.tensor(color, dtype=frames.dtype, device=frames.device)
+    m = mask.to(frames.device, frames.dtype).unsqueeze(-1)
+    return frames * (1 - m) + tint * m
+
+
+def labelled_panels(panels, gap: int = 8) -> torch.Tensor:
+    """One image ``[H + band, W_total, 3]`` of ``(label, image [H, W, 3] or [H, W])`` panels side
+    by side, each with its label in a dark band above it and grey gaps between them (panels are
+    resized to the first's height), so white or black panel edges stay visible."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not panels:
+        raise TrajCrafterError("labelled_panels needs at least one panel.")
+    strip = side_by_side(*[img[None] for _, img in panels], gap=gap, gap_value=0.5)[0]
+    height = strip.shape[0]
+    font_size = max(12, height // 16)
+    band = font_size + font_size // 2
+    canvas = Image.new("RGB", (strip.shape[1], height + band), (40, 40, 40))
+    canvas.paste(Image.fromarray(_to_uint8(strip[None])[0]), (0, band))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=font_size)
+    x = 0
+    for (label, img) in panels:
+        width = _round_half_up(img.shape[1] * height / img.shape[0])
+        draw.text((x + font_size // 3, font_size // 5), str(label), fill=(255, 255, 255), font=font)
+        x += width + gap
+    return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)
 
 
 def depth_to_frames(depth, near: Optional[float] = None, far: Optional[float] = None) -> torch.Tensor:

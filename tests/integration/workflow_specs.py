@@ -30,7 +30,8 @@ def render_only_synthetic():
         _node("lift", "TrajCrafterLiftPointCloud", (40, 360), intrinsics="official"),
         _node("traj", "TrajCrafterCameraTrajectory", (400, 60), mode="gradual", camera="target_pose",
               theta=10.0, phi=-30.0, r=0.3, x=0.0, y=0.0),
-        _node("render", "TrajCrafterRenderViews", (760, 60), render_mode="official", clean_holes=True),
+        _node("render", "TrajCrafterRenderViews", (760, 60), render_mode="official", clean_holes=True,
+              size_policy="keep_aspect"),
         _node("show_path", "PreviewImage", (760, 240), title="Camera path (top | side)", size=(420, 280)),
         _node("show_render", "PreviewImage", (1220, 60), title="Renders (holes magenta)", size=(420, 300)),
         _node("video", "CreateVideo", (1220, 420)),
@@ -53,7 +54,8 @@ def render_only_synthetic():
 
 NOTE_FULL = (
     "## TrajectoryCrafter: redirect the camera of a video\n"
-    "1. **Load Video**: upload your clip (49 frames at 8m+1 are used; long side 672).\n"
+    "1. **Load Video**: upload your clip (49 frames, read at a 1024-px long side like the official demo; "
+    "Render Views resizes to the model's 384x672 for 16:9 clips).\n"
     "2. Weights go in `ComfyUI/models/trajectorycrafter/` with their Hub names: "
     "`TrajectoryCrafter`, `CogVideoX-Fun-V1.1-5b-InP`, `DepthCrafter`, "
     "`stable-video-diffusion-img2vid-xt` (or turn on *download_missing* in the loaders).\n"
@@ -64,17 +66,17 @@ NOTE_FULL = (
 
 def _full(camera_widgets, note=NOTE_FULL, video_widgets=None, depth="estimate"):
     """Video → depth → point cloud → camera path → renders → sampler → mp4, with previews."""
-    video_widgets = dict(video=SAMPLE_VIDEO, frame_cap=49, skip_first=0, every_nth=1, max_size=672, **(video_widgets or {}))
+    video_widgets = dict(video=SAMPLE_VIDEO, frame_cap=49, skip_first=0, every_nth=1, max_size=1024, **(video_widgets or {}))
     nodes = [
         _node("note", "MarkdownNote", (40, -300), size=(700, 200), text=note),
         _node("video", "TrajCrafterLoadVideo", (40, 60), size=(320, 470), **video_widgets),
         _node("lift", "TrajCrafterLiftPointCloud", (780, 60), intrinsics="official"),
         _node("traj", "TrajCrafterCameraTrajectory", (1140, 60), **camera_widgets),
-        _node("render", "TrajCrafterRenderViews", (1520, 60), render_mode="official", clean_holes=True),
+        _node("render", "TrajCrafterRenderViews", (1520, 60), render_mode="official", clean_holes=True,
+              size_policy="keep_aspect"),
         _node("model", "TrajCrafterLoadModel", (1520, 420), precision="bf16", memory_mode="model_offload"),
-        _node("sampler", "TrajCrafterSampler", (1900, 60), size=(360, 520), prompt=PROMPT, steps=50, guidance=6.0,
-              seed=43, control_after_generate="fixed", scheduler="DDIM_Origin", reference_frames=10,
-              reference_from="auto"),
+        _node("sampler", "TrajCrafterSampler", (1900, 60), size=(360, 460), prompt=PROMPT, steps=50, guidance=6.0,
+              seed=43, control_after_generate="fixed", scheduler="DDIM_Origin"),
         _node("show_depth", "PreviewImage", (780, 640), title="Depth (near = bright)", size=(340, 260)),
         _node("show_path", "PreviewImage", (1140, 520), title="Camera path (top | side)", size=(340, 240)),
         _node("show_render", "PreviewImage", (1520, 700), title="Renders (holes magenta)", size=(340, 260)),
@@ -91,10 +93,7 @@ def _full(camera_widgets, note=NOTE_FULL, video_widgets=None, depth="estimate"):
         ("traj", "preview", "show_path", "images"),
         ("render", "preview", "show_render", "images"),
         ("model", "model", "sampler", "model"),
-        ("video", "frames", "sampler", "source"),
-        ("render", "renders", "sampler", "renders"),
-        ("render", "hole_mask", "sampler", "hole_mask"),
-        ("traj", "trajectory", "sampler", "trajectory"),
+        ("render", "conditions", "sampler", "conditions"),
         ("sampler", "frames", "out", "images"),
         ("video", "fps", "out", "fps"),
         ("out", "VIDEO", "save", "video"),

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TrajCrafterError
+from ..lifecycle import ModelPlacement
 from .alignment import align_to_reference
 from .interface import CancelCallback, ProgressCallback, WorkTracker, as_video
 from .mapping import normalize_disparity
@@ -71,7 +72,7 @@ def dpt_input_size(height: int, width: int, target: Tuple[int, int], multiple: i
     return _round_to_multiple(sh * height, multiple), _round_to_multiple(sw * width, multiple)
 
 
-class DepthAnythingEstimator:
+class DepthAnythingEstimator(ModelPlacement):
     """Depth Anything V2: ``estimate(frames) -> disparity [T, H, W]`` in ``[0, 1]`` (1 = nearest)."""
 
     def __init__(self, model, preprocess: dict, device=None, dtype=None):
@@ -91,16 +92,21 @@ class DepthAnythingEstimator:
         self.std = torch.tensor(preprocess.get("image_std", [0.229, 0.224, 0.225]), dtype=torch.float32).view(1, 3, 1, 1)
         self.metric = getattr(model.config, "depth_estimation_type", "relative") == "metric"
 
+    def components(self):
+        return {"model": self.model}
+
     @classmethod
     def from_pretrained(cls, model_dir, dtype: Optional[torch.dtype] = None, device=None, *,
-                        cache_dir=None, local_files_only: bool = False, timeout_s: float = 5.0) -> "DepthAnythingEstimator":
+                        cache_dir=None, local_files_only: bool = False, timeout_s: float = 5.0,
+                        download: bool = False, progress=None, cancel=None) -> "DepthAnythingEstimator":
         """Load a Depth Anything V2 folder (``config.json``, ``model.safetensors``,
         ``preprocessor_config.json``) or Hub id (e.g. ``depth-anything/Depth-Anything-V2-Small-hf``,
         Apache-2.0; Base/Large are CC-BY-NC-4.0)."""
         from transformers import DepthAnythingForDepthEstimation
 
         folder = resolve_weights(model_dir, DEPTH_ANYTHING_LAYOUT, cache_dir=cache_dir,
-                                 local_files_only=local_files_only, timeout_s=timeout_s)
+                                 local_files_only=local_files_only, timeout_s=timeout_s,
+                                 download=download, progress=progress, cancel=cancel)
         device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if dtype is None:
             dtype = torch.float16 if device.type == "cuda" else torch.float32

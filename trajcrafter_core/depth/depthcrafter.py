@@ -30,6 +30,7 @@ from typing import Optional
 import torch
 
 from ..errors import TrajCrafterError
+from ..lifecycle import ModelPlacement
 from .interface import CancelCallback, ProgressCallback, WorkTracker, as_video
 from .mapping import normalize_disparity
 from .resize import gaussian_antialiased_resize, multiple_of_64_size, resize_bchw
@@ -104,7 +105,7 @@ def _variant_of(path: Path) -> Optional[str]:
     return "fp16" if path.name.endswith(".fp16.safetensors") else None
 
 
-class DepthCrafterEstimator:
+class DepthCrafterEstimator(ModelPlacement):
     """DepthCrafter: ``estimate(frames) -> disparity [T, H, W]`` in ``[0, 1]`` (1 = nearest)."""
 
     def __init__(self, unet, vae, image_encoder, scheduler, image_mean, image_std, device=None, dtype=None):
@@ -118,6 +119,9 @@ class DepthCrafterEstimator:
         self.image_std = torch.tensor(image_std, dtype=torch.float32).view(1, 3, 1, 1)
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self._check_parts()
+
+    def components(self):
+        return {"unet": self.unet, "vae": self.vae, "image_encoder": self.image_encoder}
 
     def _check_parts(self) -> None:
         embed = self.image_encoder.config.projection_dim
@@ -148,12 +152,18 @@ class DepthCrafterEstimator:
         cache_dir=None,
         local_files_only: bool = False,
         timeout_s: float = 5.0,
+        download: bool = False,
+        progress=None,
+        cancel=None,
     ) -> "DepthCrafterEstimator":
         """Load from the official layouts: a ``tencent/DepthCrafter`` UNet folder and a
         ``stabilityai/stable-video-diffusion-img2vid(-xt)`` folder (local paths or Hub ids).
 
         Default device: CUDA if available, else CPU; default dtype: float16 on CUDA, float32 on
-        CPU. Raises :class:`~trajcrafter_core.errors.MissingFilesError` naming missing files.
+        CPU. ``download`` fetches missing official files into the folders (see
+        :func:`~trajcrafter_core.depth.weights.resolve_weights`, ``progress``/``cancel`` as
+        :func:`trajcrafter_core.hub.download`). Raises
+        :class:`~trajcrafter_core.errors.MissingFilesError` naming missing files.
         """
         from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
         from transformers import CLIPVisionModelWithProjection
@@ -164,11 +174,11 @@ class DepthCrafterEstimator:
         if dtype is None:
             dtype = torch.float16 if device.type == "cuda" else torch.float32
         half = dtype in (torch.float16, torch.bfloat16)
-        unet_folder = resolve_weights(unet_dir, UNET_LAYOUT, cache_dir=cache_dir,
-                                      local_files_only=local_files_only, timeout_s=timeout_s)
+        fetch = dict(cache_dir=cache_dir, local_files_only=local_files_only, timeout_s=timeout_s,
+                     download=download, progress=progress, cancel=cancel)
+        unet_folder = resolve_weights(unet_dir, UNET_LAYOUT, **fetch)
         layout = svd_layout(prefer_fp16=half)
-        svd_folder = resolve_weights(svd_dir, layout, cache_dir=cache_dir,
-                                     local_files_only=local_files_only, timeout_s=timeout_s)
+        svd_folder = resolve_weights(svd_dir, layout, **fetch)
         vae_file = pick_file(svd_folder, layout.needed[1])
         enc_file = pick_file(svd_folder, layout.needed[3])
         try:

@@ -1,10 +1,10 @@
 """Find depth-model weights: a local folder first, else the Hugging Face Hub (only needed files).
 
 A *source* is a local folder or a Hub repo id (``owner/name``). A local folder must hold the
-official layout; a Hub id is fetched with ``huggingface_hub.snapshot_download`` restricted to the
-files listed (``allow_patterns``) into the ``cache_dir`` the caller passes. Anything missing —
-including being offline — raises :class:`~trajcrafter_core.errors.MissingFilesError` naming the
-files and folders expected, within seconds (short Hub timeouts, no retries of our own).
+official layout; missing files come from the Hub through :func:`trajcrafter_core.hub.download`
+(only the files listed, all or nothing). Anything missing — including being offline — raises
+:class:`~trajcrafter_core.errors.MissingFilesError` naming the files and folders expected,
+within seconds (short Hub timeouts, no retries of our own).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 from ..errors import MissingFilesError
 
-__all__ = ["Needed", "Layout", "resolve_weights", "looks_like_hub_id", "pick_file"]
+__all__ = ["Needed", "Layout", "resolve_weights", "hub_folder", "looks_like_hub_id", "pick_file"]
 
 Source = Union[str, os.PathLike]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -76,12 +76,22 @@ def _raise_missing(folder: Path, layout: Layout, missing: Sequence[Needed], reas
         f"{layout.what} weights are incomplete in {folder}: missing {listed}."
         + (f" Sub-folders expected: {', '.join(f + '/' for f in folders)}." if folders else "")
         + f"\nExpected layout (as {layout.hub_id} ships it):\n{layout.describe(str(folder))}\n"
-        f"Download them from https://huggingface.co/{layout.hub_id} into that folder, or pass the "
-        f"Hub id '{layout.hub_id}' with network access."
+        f"Download them from https://huggingface.co/{layout.hub_id} into that folder, or turn on "
+        f"downloading (download_missing on the loader node, --download in the CLI)."
     )
     if reason:
         msg += f"\n{reason}"
     raise MissingFilesError(msg)
+
+
+def hub_folder(repo_id: str, cache_dir: Optional[Source] = None) -> Path:
+    """Local folder a Hub id's files are downloaded into: ``cache_dir/<owner>--<name>``
+    (default ``cache_dir``: ``trajcrafter/`` in huggingface_hub's cache)."""
+    if cache_dir is None:
+        from huggingface_hub import constants
+
+        cache_dir = os.path.join(constants.HF_HUB_CACHE, "trajcrafter")
+    return Path(os.fspath(cache_dir)) / repo_id.replace("/", "--")
 
 
 def resolve_weights(
@@ -91,45 +101,40 @@ def resolve_weights(
     cache_dir: Optional[Source] = None,
     local_files_only: bool = False,
     timeout_s: float = 5.0,
+    download: bool = False,
+    progress=None,
+    cancel=None,
 ) -> Path:
-    """Local folder holding every file of ``layout``; downloads from the Hub if ``source`` is an id.
+    """Local folder holding every file of ``layout``.
 
-    Raises :class:`MissingFilesError` listing the expected files and folders if the folder is
-    incomplete, does not exist, or the Hub cannot be reached (offline, unknown repo, no access).
+    ``source`` is a folder, or a Hub id (``owner/name``, not an existing path) whose files are
+    fetched into :func:`hub_folder` unless ``local_files_only``. With ``download`` a folder's
+    missing files are fetched from ``layout.hub_id`` into it. Downloads follow the one policy of
+    :func:`trajcrafter_core.hub.download` (listed files only, all or nothing, fast offline
+    failure, ``progress``/``cancel``). Raises :class:`MissingFilesError` listing the expected
+    files and folders if the folder is incomplete, does not exist or the Hub cannot be reached.
     """
-    s = os.fspath(source)
-    folder = Path(s).expanduser()
-    if folder.is_dir():
-        missing = _missing(folder, layout)
-        if missing:
-            _raise_missing(folder, layout, missing)
-        return folder
-    if not looks_like_hub_id(s):
-        raise MissingFilesError(
-            f"{layout.what} weights: folder {folder} does not exist (and '{s}' is not a Hub id "
-            f"like '{layout.hub_id}'). Expected layout:\n{layout.describe(str(folder))}"
-        )
-    try:
-        from huggingface_hub import snapshot_download
+    from .. import hub
 
-        downloaded = snapshot_download(
-            repo_id=s,
-            allow_patterns=[n.preferred for n in layout.needed],
-            cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
-            local_files_only=local_files_only,
-            etag_timeout=timeout_s,
-        )
-    except Exception as exc:  # offline, unknown repo, gated, network error: all the same to a user
-        target = Path(os.fspath(cache_dir)) if cache_dir is not None else Path("<huggingface cache>")
+    s = os.fspath(source)
+    if looks_like_hub_id(s):
+        repo_id, folder, fetch = s, hub_folder(s, cache_dir), not local_files_only
+    else:
+        repo_id, folder, fetch = layout.hub_id, Path(s).expanduser(), download
+    missing = _missing(folder, layout) if folder.is_dir() else list(layout.needed)
+    if not missing:
+        return folder
+    if not fetch:
+        if folder.is_dir():
+            _raise_missing(folder, layout, missing)
         raise MissingFilesError(
-            f"{layout.what} weights: could not get '{s}' from the Hugging Face Hub "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no details'}).\n"
-            f"Needed files:\n{layout.describe(s)}\n"
-            f"Put them in a local folder and pass that folder instead, or connect to the Hub "
-            f"(download cache: {target})."
-        ) from None
-    folder = Path(downloaded)
+            f"{layout.what} weights: folder {folder} does not exist. Expected layout:\n"
+            f"{layout.describe(str(folder))}\nDownload them from https://huggingface.co/{layout.hub_id} into "
+            f"that folder, or turn on downloading (download_missing on the loader node, --download in the CLI)."
+        )
+    hub.download(repo_id, folder, files=[n.preferred for n in missing], progress=progress, cancel=cancel,
+                 timeout=timeout_s, instructions=f"Needed files ({layout.what}):\n{layout.describe(str(folder))}")
     missing = _missing(folder, layout)
     if missing:
-        _raise_missing(folder, layout, missing, reason=f"(downloaded from the Hub repo '{s}')")
+        _raise_missing(folder, layout, missing, reason=f"(downloaded from the Hub repo '{repo_id}')")
     return folder

@@ -1,0 +1,344 @@
+"""A user's choices as typed, torch-free specs: the camera, the depth, the model weights.
+
+Every front-end (nodes, CLI, training) turns its widgets or flags into these specs and hands
+them to the one builder of each, so the same choice gives the same result everywhere:
+
+- :class:`CameraSpec` → :func:`trajcrafter_core.redirect.build_trajectory`
+- :class:`DepthSpec` → :func:`trajcrafter_core.depth.choice.load_estimator` /
+  :func:`trajcrafter_core.depth.choice.depth_for_frames`
+- :class:`ModelSpec` → :meth:`trajcrafter_core.pipeline.TrajectoryCrafterPipeline.from_spec`
+
+A spec checks its own values when built (names, ranges, exactly one camera source) and raises
+:class:`~trajcrafter_core.errors.TrajCrafterError` naming the value. The camera constants of the
+official code that the checks need live here, torch-free, and :mod:`trajcrafter_core.camera`
+reuses them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields
+from typing import Optional, Tuple
+
+from .errors import TrajCrafterError
+
+__all__ = [
+    "MODES",
+    "MODE_ALIASES",
+    "PRESETS",
+    "PRESET_NAMES",
+    "TARGET_POSE_LIMITS",
+    "OFFICIAL_DIRECT_CUT",
+    "RENDER_MODES",
+    "CAMERA_SOURCES",
+    "DEPTH_ESTIMATORS",
+    "DEPTH_POLARITIES",
+    "DTYPE_NAMES",
+    "OFFLOAD_MODES",
+    "SCHEDULER_CLASSES",
+    "CameraSpec",
+    "DepthSpec",
+    "ModelSpec",
+    "canonical_mode",
+    "canonical_preset",
+]
+
+# ------------------------------------------------------------------------------------ camera
+
+#: Output-frame schedules (see :func:`trajcrafter_core.camera.make_trajectory`).
+MODES = ("gradual", "direct", "bullet", "dolly_zoom")
+MODE_ALIASES = {"zoom": "dolly_zoom", "bullet_time": "bullet", "dollyzoom": "dolly_zoom"}
+#: Frames the camera moves over the first frame in direct mode (official ``opts.cut``).
+OFFICIAL_DIRECT_CUT = 20
+#: Official target-pose ranges (``docs/config_help.md``: |theta|, |phi| < 60 deg, |r| < 0.6 of
+#: the radius, |x|, |y| < 4 depth units); the node sliders and the CLI accept exactly these.
+TARGET_POSE_LIMITS = {"theta": 60.0, "phi": 60.0, "r": 0.6, "x": 4.0, "y": 4.0}
+#: name -> (theta, phi, r, x / radius, y / radius) at amount 1 (see ``camera.preset_pose``).
+PRESETS = {
+    "static": (0.0, 0.0, 0.0, 0.0, 0.0),
+    "orbit_left": (0.0, -30.0, 0.0, 0.0, 0.0),
+    "orbit_right": (0.0, 30.0, 0.0, 0.0, 0.0),
+    "arc_up": (20.0, 0.0, 0.0, 0.0, 0.0),
+    "arc_down": (-20.0, 0.0, 0.0, 0.0, 0.0),
+    "dolly_in": (0.0, 0.0, 0.4, 0.0, 0.0),
+    "dolly_out": (0.0, 0.0, -0.4, 0.0, 0.0),
+    "pan_left": (0.0, 0.0, 0.0, -0.3, 0.0),
+    "pan_right": (0.0, 0.0, 0.0, 0.3, 0.0),
+    "pan_up": (0.0, 0.0, 0.0, 0.0, 0.3),
+    "pan_down": (0.0, 0.0, 0.0, 0.0, -0.3),
+    "dolly_zoom": (0.0, 0.0, 0.5, 0.0, 0.0),
+}
+PRESET_NAMES = tuple(PRESETS)
+#: Range of a preset's ``amount`` (scales the move; negative reverses it).
+PRESET_AMOUNT_LIMIT = 2.0
+#: Point renderers (see :mod:`trajcrafter_core.render`).
+RENDER_MODES = ("official", "zbuffer")
+#: Where a camera path comes from.
+CAMERA_SOURCES = ("target_pose", "preset", "file")
+
+
+def canonical_mode(mode) -> str:
+    """A mode name (or alias such as ``"zoom"``) as one of :data:`MODES`."""
+    key = str(mode).strip().lower()
+    key = MODE_ALIASES.get(key, key)
+    if key not in MODES:
+        raise TrajCrafterError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)} ('zoom' = dolly_zoom).")
+    return key
+
+
+def canonical_preset(name) -> str:
+    """A preset name (any case, ``-``/space for ``_``) as one of :data:`PRESET_NAMES`."""
+    key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
+    if key not in PRESETS:
+        raise TrajCrafterError(f"unknown camera preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
+    return key
+
+
+def _number(value, name: str, low: Optional[float] = None, high: Optional[float] = None,
+            low_open: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TrajCrafterError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(v):
+        raise TrajCrafterError(f"{name} must be finite, got {value!r}.")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise TrajCrafterError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {v:g}.")
+    if high is not None and v > high:
+        raise TrajCrafterError(f"{name} must be <= {high:g}, got {v:g}.")
+    return v
+
+
+def _integer(value, name: str, low: Optional[int] = None) -> int:
+    try:
+        v = int(value)
+        whole = float(value) == v
+    except (TypeError, ValueError):
+        raise TrajCrafterError(f"{name} must be a whole number, got {value!r}.") from None
+    if not whole:
+        raise TrajCrafterError(f"{name} must be a whole number, got {value!r}.")
+    if low is not None and v < low:
+        raise TrajCrafterError(f"{name} must be >= {low}, got {v}.")
+    return v
+
+
+def _set(obj, name: str, value) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A camera path and the schedule of the output frames.
+
+    Exactly one source:
+
+    - ``target_pose``: the official ``(theta, phi, r, x, y)`` (degrees, degrees, fraction of the
+      radius, depth units, depth units), each within :data:`TARGET_POSE_LIMITS`;
+    - ``preset``: a name of :data:`PRESET_NAMES` scaled by ``amount`` (in ``[-2, 2]``);
+    - ``file``: a trajectory file, read by content: an official trajectory txt (theta, phi, r
+      lines), a RealEstate10K / CameraCtrl pose txt, a nerfstudio ``camera_path.json`` or a
+      saved trajectory JSON. ``file`` may also be the text of an official txt itself.
+
+    Schedule: ``mode`` (:data:`MODES`, aliases allowed), ``direct_cut`` (direct mode: frames the
+    camera moves over the first frame, official 20), ``anchor`` (the path's camera that is the
+    source camera, official ``anchor_idx`` 0), ``radius_scale`` (orbit centre = centre depth of
+    frame 0 × this, capped at 5; official ``radius_scale``), ``focal_end`` (dolly zoom: final
+    focal in pixels at the render size; default keeps the orbit centre's size, see
+    :func:`trajcrafter_core.camera.dolly_zoom_focal_end_of`), ``translation_scale`` (RealEstate10K
+    / nerfstudio: multiplies their translations into depth units).
+    """
+
+    target_pose: Optional[Tuple[float, float, float, float, float]] = None
+    preset: Optional[str] = None
+    amount: float = 1.0
+    file: Optional[str] = None
+    mode: str = "gradual"
+    direct_cut: int = OFFICIAL_DIRECT_CUT
+    anchor: int = 0
+    radius_scale: float = 1.0
+    focal_end: Optional[float] = None
+    translation_scale: float = 1.0
+
+    def __post_init__(self):
+        given = [name for name in ("target_pose", "preset", "file") if getattr(self, name) not in (None, "")]
+        if len(given) != 1:
+            raise TrajCrafterError(
+                "give exactly one camera source: a target pose (theta phi r x y), a preset or a "
+                f"trajectory file; got {', '.join(given) if given else 'none'}.")
+        if self.target_pose is not None:
+            values = tuple(self.target_pose) if not isinstance(self.target_pose, str) else ()
+            if len(values) != 5:
+                raise TrajCrafterError(f"target pose must be 5 numbers (theta phi r x y), got {self.target_pose!r}.")
+            pose = []
+            for (key, limit), value in zip(TARGET_POSE_LIMITS.items(), values):
+                v = _number(value, f"target pose {key}")
+                if abs(v) > limit:
+                    raise TrajCrafterError(
+                        f"target pose {key} = {v:g} is outside the official range ±{limit:g}"
+                        f"{' degrees' if key in ('theta', 'phi') else ''}; use a value in [-{limit:g}, {limit:g}].")
+                pose.append(v)
+            _set(self, "target_pose", tuple(pose))
+        if self.preset not in (None, ""):
+            _set(self, "preset", canonical_preset(self.preset))
+        else:
+            _set(self, "preset", None)
+        _set(self, "amount", _number(self.amount, "preset amount", -PRESET_AMOUNT_LIMIT, PRESET_AMOUNT_LIMIT))
+        if self.file not in (None, ""):
+            if not isinstance(self.file, (str, os.PathLike)):
+                raise TrajCrafterError(f"trajectory file must be a path, got {type(self.file).__name__}.")
+            _set(self, "file", os.fspath(self.file))
+        else:
+            _set(self, "file", None)
+        _set(self, "mode", canonical_mode(self.mode))
+        _set(self, "direct_cut", _integer(self.direct_cut, "direct cut", low=2))
+        _set(self, "anchor", _integer(self.anchor, "anchor frame"))
+        _set(self, "radius_scale", _number(self.radius_scale, "radius scale", 0.0, 5.0, low_open=True))
+        if self.focal_end is not None:
+            _set(self, "focal_end", _number(self.focal_end, "focal end", 0.0, low_open=True))
+            if self.mode != "dolly_zoom":
+                raise TrajCrafterError(f"focal end only applies to mode dolly_zoom, not {self.mode}.")
+        _set(self, "translation_scale", _number(self.translation_scale, "translation scale", 0.0, low_open=True))
+
+    @property
+    def source(self) -> str:
+        """Which of :data:`CAMERA_SOURCES` this spec uses."""
+        return "target_pose" if self.target_pose is not None else ("preset" if self.preset else "file")
+
+    def describe(self) -> str:
+        """One line for logs and summaries."""
+        if self.target_pose is not None:
+            what = "target pose " + " ".join(f"{v:g}" for v in self.target_pose)
+        elif self.preset:
+            what = f"preset {self.preset} x{self.amount:g}"
+        else:
+            is_text = "\n" in self.file
+            what = "trajectory text" if is_text else f"file {os.path.basename(self.file)}"
+        return f"{what}, mode {self.mode}"
+
+
+# ------------------------------------------------------------------------------------- depth
+
+#: Depth sources: the two estimators, or depth the user brings as a file.
+DEPTH_ESTIMATORS = ("depthcrafter", "depth_anything_v2", "file")
+#: How grey depth images read: near = bright (disparity-like, most packs) or far = bright.
+DEPTH_POLARITIES = ("near_bright", "far_bright")
+
+
+@dataclass(frozen=True)
+class DepthSpec:
+    """Where the clip's depth comes from.
+
+    - ``estimator="depthcrafter"``: ``path`` = a tencent/DepthCrafter UNet folder, ``svd_path`` =
+      a stable-video-diffusion-img2vid(-xt) folder; ``steps``, ``window``, ``overlap``, ``seed``,
+      ``max_res`` as the official inference (5, 110, 25, 42, 1024).
+    - ``estimator="depth_anything_v2"``: ``path`` = a Depth Anything V2 folder (transformers layout).
+    - ``estimator="file"``: ``path`` = depth you bring: ``.npy`` / ``.npz`` z-depth (larger =
+      farther, used as is), or grey maps — a folder (or glob) of 8/16-bit PNGs, or a depth video —
+      read with ``polarity`` and the official disparity→depth mapping. Maps are resized to the
+      frames; a file with one map per *source file* frame is subsampled like the clip.
+
+    ``dtype`` (``"fp16"``, ``"bf16"``, ``"fp32"`` or None = fp16 on CUDA, fp32 elsewhere),
+    ``device`` (None = CUDA when available), ``download`` (fetch missing official files into the
+    folders first).
+    """
+
+    estimator: str
+    path: str
+    svd_path: Optional[str] = None
+    polarity: str = "near_bright"
+    dtype: Optional[str] = None
+    device: Optional[str] = None
+    download: bool = False
+    steps: int = 5
+    window: int = 110
+    overlap: int = 25
+    seed: int = 42
+    max_res: int = 1024
+
+    def __post_init__(self):
+        if self.estimator not in DEPTH_ESTIMATORS:
+            raise TrajCrafterError(f"depth estimator must be one of {', '.join(DEPTH_ESTIMATORS)}, got {self.estimator!r}.")
+        if self.path in (None, ""):
+            raise TrajCrafterError(f"depth ({self.estimator}) needs a path.")
+        _set(self, "path", os.fspath(self.path))
+        if self.estimator == "depthcrafter":
+            if self.svd_path in (None, ""):
+                raise TrajCrafterError("DepthCrafter needs two folders: the UNet (tencent/DepthCrafter) and "
+                                       "stable-video-diffusion-img2vid-xt.")
+            _set(self, "svd_path", os.fspath(self.svd_path))
+        if self.polarity not in DEPTH_POLARITIES:
+            raise TrajCrafterError(f"depth polarity must be one of {', '.join(DEPTH_POLARITIES)}, got {self.polarity!r}.")
+        if self.dtype is not None and self.dtype not in DTYPE_NAMES:
+            raise TrajCrafterError(f"depth precision must be one of {', '.join(DTYPE_NAMES)} (or auto), got {self.dtype!r}.")
+        _set(self, "steps", _integer(self.steps, "depth steps", low=1))
+        _set(self, "window", _integer(self.window, "depth window", low=2))
+        _set(self, "overlap", _integer(self.overlap, "depth overlap", low=0))
+        if self.overlap >= self.window:
+            raise TrajCrafterError(f"depth overlap ({self.overlap}) must be smaller than the window ({self.window}).")
+        _set(self, "seed", _integer(self.seed, "depth seed", low=0))
+        _set(self, "max_res", _integer(self.max_res, "depth max resolution", low=64))
+
+    def estimate_options(self) -> dict:
+        """Keyword options for the estimator's ``estimate`` (DepthCrafter only)."""
+        if self.estimator != "depthcrafter":
+            return {}
+        return dict(num_inference_steps=self.steps, window_size=self.window, overlap=self.overlap,
+                    seed=self.seed, max_res=self.max_res)
+
+
+# ------------------------------------------------------------------------------------- model
+
+DTYPE_NAMES = ("bf16", "fp16", "fp32")
+#: Where the diffusion model's weights live while it runs (see ``pipeline.set_placement``).
+OFFLOAD_MODES = ("none", "model", "block")
+#: Official sampler names (``demo.py``) → diffusers scheduler classes.
+SCHEDULER_CLASSES = {
+    "DDIM_Origin": "DDIMScheduler",
+    "DDIM_Cog": "CogVideoXDDIMScheduler",
+    "Euler": "EulerDiscreteScheduler",
+    "Euler A": "EulerAncestralDiscreteScheduler",
+    "DPM++": "DPMSolverMultistepScheduler",
+    "PNDM": "PNDMScheduler",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The TrajectoryCrafter diffusion model: two folders in their official layouts and how to run it.
+
+    ``base_dir``: alibaba-pai/CogVideoX-Fun-V1.1-5b-InP (vae/, text_encoder/, tokenizer/,
+    scheduler/); ``transformer_dir``: TrajectoryCrafter/TrajectoryCrafter (or its
+    ``crosstransformer/``). ``dtype`` (official bf16), ``device`` (None = CUDA when available),
+    ``offload`` (:data:`OFFLOAD_MODES`), ``scheduler`` (official name, :data:`SCHEDULER_CLASSES`),
+    ``attention`` (``"sdpa"`` or an installed diffusers backend), ``fp8`` (fp8 weight storage),
+    ``vae_tiling`` / ``vae_slicing``, ``download`` (fetch missing files from the Hub first).
+    """
+
+    base_dir: str
+    transformer_dir: str
+    dtype: str = "bf16"
+    device: Optional[str] = None
+    offload: str = "none"
+    scheduler: str = "DDIM_Origin"
+    attention: str = "sdpa"
+    fp8: bool = False
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    download: bool = False
+
+    def __post_init__(self):
+        for name in ("base_dir", "transformer_dir"):
+            if getattr(self, name) in (None, ""):
+                raise TrajCrafterError(f"model spec needs {name.replace('_', ' ')}.")
+            _set(self, name, os.fspath(getattr(self, name)))
+        if self.dtype not in DTYPE_NAMES:
+            raise TrajCrafterError(f"model precision must be one of {', '.join(DTYPE_NAMES)}, got {self.dtype!r}.")
+        if self.offload not in OFFLOAD_MODES:
+            raise TrajCrafterError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {self.offload!r}.")
+        if self.scheduler not in SCHEDULER_CLASSES:
+            raise TrajCrafterError(f"scheduler must be one of {', '.join(SCHEDULER_CLASSES)}, got {self.scheduler!r}.")
+
+    def options(self) -> dict:
+        """Everything but the two folders, as keyword arguments of ``from_pretrained``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("base_dir", "transformer_dir")}
