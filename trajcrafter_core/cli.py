@@ -187,6 +187,11 @@ def _check_video(path: str):
 # ----------------------------------------------------------------------------------------------
 
 
+#: read_video's parameters as the flags that set them (its messages name the parameters).
+_READ_FLAGS = {"max_frames": "--frames", "skip_first": "--skip-first", "every_nth": "--every-nth",
+               "max_side": "--max-side"}
+
+
 def _read_clip(args):
     from . import video
 
@@ -195,7 +200,10 @@ def _read_clip(args):
         return video.read_video(args.video, max_frames=args.frames or None, skip_first=args.skip_first,
                                 every_nth=args.every_nth, max_side=args.max_side or None)
     except TrajCrafterError as exc:
-        raise _flagged(f"video {args.video}", exc) from None
+        text = str(exc)
+        for name, flag in _READ_FLAGS.items():
+            text = text.replace(name, flag)
+        raise UsageError(f"video {args.video}: {text}") from None
 
 
 def _depth(args, spec: DepthSpec, clip):
