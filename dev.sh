@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Developer entry point. `bash dev.sh demo` renders the bundled synthetic example;
-# `bash dev.sh test` runs the whole test suite. Both create/refresh .venv first (CPU torch).
+# `bash dev.sh test` runs the whole test suite; `bash dev.sh trajcrafter ARGS` runs the CLI.
+# All create/refresh .venv first (CPU torch).
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${TRAJCRAFTER_VENV:-.venv}"
@@ -36,8 +37,12 @@ case "$cmd" in
   setup)
     setup
     ;;
+  trajcrafter)
+    setup
+    exec "$VENV/bin/trajcrafter" "$@"
+    ;;
   *)
-    echo "usage: bash dev.sh demo|test|setup [args...]" >&2
+    echo "usage: bash dev.sh demo|test|setup|trajcrafter [args...]" >&2
     exit 2
     ;;
 esac

@@ -379,6 +379,32 @@ def test_double_reprojection_job_from_a_manifest(tmp_path):
     assert report["samples"] == 1 and report["skipped"] == []
 
 
+def test_training_pairs_are_rendered_at_the_read_size_and_resized_like_inference():
+    """32x48 training clips render at 64x96 (--render-long-side 96) and are resized to 32x48 the
+    way inference resizes its conditions (expectation rebuilt from the recorded move)."""
+    from trajcrafter_core.redirect import resize_mask, resize_video
+    from trajcrafter_core.reprojection import double_reprojection
+    from training.builders import DoubleReprojectionOptions, double_reprojection_samples
+    from training.prepare_double_reprojection import synthetic_items
+
+    opts = DoubleReprojectionOptions(num_frames=5, height=32, width=48, render_long_side=96, clean_holes=True)
+    assert opts.render_size == (64, 96) and DoubleReprojectionOptions().render_size == (576, 1024)
+    (item,) = synthetic_items(1, 5, *opts.render_size)
+    (sample,) = double_reprojection_samples(item, 0, opts)
+    assert sample.meta["render_size"] == [64, 96] and sample.video["target"].shape == (5, 32, 48, 3)
+    move = sample.meta["move"]
+    from trajcrafter_core.camera import target_pose_trajectory
+
+    transforms = target_pose_trajectory(move["theta"], move["phi"], move["r"], move["x"], move["y"], 5, move["radius"])
+    full = double_reprojection(item.frames, item.depths, torch.tensor(item.intrinsics), transforms, clean_holes=True)
+    expected_mask = resize_mask(full.hole_mask, (32, 48))
+    assert torch.equal(sample.video["mask"].float(), expected_mask)
+    expected = (resize_video(full.render, (32, 48)).clamp(0, 1) * 255).round()
+    assert (sample.video["render"].float() - expected).abs().max() <= 1
+    target = (resize_video(item.frames, (32, 48)) * 255).round()
+    assert (sample.video["target"].float() - target).abs().max() <= 1
+
+
 def test_short_video_and_missing_depth_are_clear_errors_without_leftovers(tmp_path, capsys):
     from training import prepare_double_reprojection
 
