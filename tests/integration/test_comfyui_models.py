@@ -24,7 +24,8 @@ def full_prompt(comfy, name="full_redirect_target_pose", sampler_steps=2, seed=1
         "TrajCrafterLoadDepthModel": dict(precision="fp32"),
         "TrajCrafterEstimateDepth": dict(steps=1, max_res=64),
         "TrajCrafterLoadModel": dict(precision="fp32", **model_inputs),
-        "TrajCrafterSampler": dict(steps=sampler_steps, reference_frames=4, seed=seed),
+        "TrajCrafterRenderViews": dict(reference_frames=4),
+        "TrajCrafterSampler": dict(steps=sampler_steps, seed=seed),
         "SaveVideo": dict(filename_prefix=f"trajcrafter/{name}_test"),
     }
     for node in prompt.values():
@@ -66,7 +67,7 @@ def test_cancel_during_sampling_stops_cleanly_and_the_next_run_works(comfy):
     assert ok["status"]["status_str"] == "success", ok["status"]
 
 
-@pytest.mark.parametrize("case", ["missing_files", "wrong_checkpoint", "mask_size_mismatch"])
+@pytest.mark.parametrize("case", ["missing_files", "wrong_checkpoint", "direct_cut_too_long"])
 def test_model_problems_reach_the_user_as_our_message(comfy, case):
     if case == "missing_files":
         prompt = full_prompt(comfy, base_model="CogVideoX-Fun-incomplete")
@@ -74,19 +75,10 @@ def test_model_problems_reach_the_user_as_our_message(comfy, case):
     elif case == "wrong_checkpoint":
         prompt = full_prompt(comfy, transformer="TrajectoryCrafter-wrong")
         fragments = ("TrajectoryCrafter-wrong",)
-    else:
+    else:  # direct mode's official cut of 20 frames on a 9-frame clip
         prompt = full_prompt(comfy)
-        render = _node_id(prompt, "TrajCrafterRenderViews")
-        sampler = _node_id(prompt, "TrajCrafterSampler")
-        # a mask from another render size: the synthetic render-only chain at 96x64
-        extra = {f"x{k}": v for k, v in small_working_prompt(7).items()}
-        for node in extra.values():
-            node["inputs"] = {n: ([f"x{v[0]}", v[1]] if isinstance(v, list) else v) for n, v in node["inputs"].items()}
-        extra["x1"]["inputs"].update(num_frames=9)
-        prompt.update(extra)
-        prompt[sampler]["inputs"]["hole_mask"] = ["x4", 1]
-        assert prompt[sampler]["inputs"]["renders"] == [render, 0]
-        fragments = ("hole_mask is [9, 64, 96] but render is [9, 96, 160]",)
+        prompt[_node_id(prompt, "TrajCrafterCameraTrajectory")]["inputs"].update(mode="direct", direct_cut=20)
+        fragments = ("direct cut 20 is longer than the clip (9 frames)",)
     entry = comfy.run(prompt, timeout=900)
     err = assert_our_error(entry, *fragments)
     assert "Traceback" not in err["exception_message"]
