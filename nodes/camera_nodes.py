@@ -13,7 +13,6 @@ CAMERA_SOURCES = ("target_pose", "preset", "trajectory_file")
 NO_FILE = "none"
 _TRAJECTORY_EXTENSIONS = (".txt", ".json")
 EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "example_trajectories")
-RANGES = TARGET_POSE_LIMITS
 
 
 def _slider(default, limit, step, tooltip):
@@ -52,11 +51,11 @@ class CameraTrajectory:
                 "point_cloud": (POINT_CLOUD, {"tooltip": "From Lift Point Cloud: sets the orbit radius, frame count, size and intrinsics."}),
                 "mode": (list(MODES), {"default": "gradual", "tooltip": "How output frames pick source frames (see the node description)."}),
                 "camera": (list(CAMERA_SOURCES), {"default": "target_pose", "tooltip": "Where the path comes from: the pose sliders, a preset, or a file."}),
-                "theta": _slider(0.0, RANGES["theta"], 1.0, "Degrees; + moves the camera up around the centre (official range ±60)."),
-                "phi": _slider(-30.0, RANGES["phi"], 1.0, "Degrees; + moves the camera right around the centre (official range ±60)."),
-                "r": _slider(0.3, RANGES["r"], 0.01, "Fraction of the radius; + moves the camera forward (official range ±0.6)."),
-                "x": _slider(0.0, RANGES["x"], 0.05, "Depth units; + pans (translates) the camera right (official range ±4)."),
-                "y": _slider(0.0, RANGES["y"], 0.05, "Depth units; + pans (translates) the camera up (official range ±4)."),
+                "theta": _slider(0.0, TARGET_POSE_LIMITS["theta"], 1.0, "Degrees; + moves the camera up around the centre (official range ±60)."),
+                "phi": _slider(-30.0, TARGET_POSE_LIMITS["phi"], 1.0, "Degrees; + moves the camera right around the centre (official range ±60)."),
+                "r": _slider(0.3, TARGET_POSE_LIMITS["r"], 0.01, "Fraction of the radius; + moves the camera forward (official range ±0.6)."),
+                "x": _slider(0.0, TARGET_POSE_LIMITS["x"], 0.05, "Depth units; + pans (translates) the camera right (official range ±4)."),
+                "y": _slider(0.0, TARGET_POSE_LIMITS["y"], 0.05, "Depth units; + pans (translates) the camera up (official range ±4)."),
                 "preset": (list(PRESET_NAMES), {"default": "orbit_left", "tooltip": "Named camera move (camera = preset)."}),
                 "preset_amount": ("FLOAT", {"default": 1.0, "min": -2.0, "max": 2.0, "step": 0.05, "tooltip": "Scales the preset (negative reverses it)."}),
                 "trajectory_file": (files, {"default": NO_FILE, "tooltip": "A .txt / .json file in ComfyUI's input folder, or one bundled with the pack ([example]) (camera = trajectory_file)."}),

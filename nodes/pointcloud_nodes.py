@@ -9,25 +9,16 @@ INTRINSICS = ("official", "fov")
 
 
 def match_depth_to_frames(depth: DepthMaps, frames):
-    """Depth ``[T, H, W]`` for ``frames`` ``[T, h, w, 3]``: same count required, size resized if needed."""
-    import torch.nn.functional as F
-
+    """Depth ``[T, H, W]`` for ``frames`` ``[T, H, W, 3]``: same count required, size resized if needed."""
+    from trajcrafter_core.depth.choice import fit_to_frames
     from trajcrafter_core.errors import TrajCrafterError
 
     if not isinstance(depth, DepthMaps):
         raise TrajCrafterError(
             f"depth must come from Estimate Depth, Depth From Image or Synthetic Scene, got {type(depth).__name__}."
         )
-    d = depth.depth
-    t, h, w = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
-    if d.shape[0] != t:
-        raise TrajCrafterError(
-            f"depth has {d.shape[0]} frame(s) but frames has {t}; the depth must be estimated from the same "
-            f"frames (same Load Video settings: frame cap, skip first, every nth)."
-        )
-    if tuple(d.shape[1:]) != (h, w):
-        d = F.interpolate(d.float().unsqueeze(1), size=(h, w), mode="bilinear", align_corners=False).squeeze(1)
-    return d
+    return fit_to_frames(depth.depth, frames, label="depth", hint="The depth must be estimated from the same "
+                         "frames (same Load Video settings: frame cap, skip first, every nth).")
 
 
 class LiftPointCloud:
@@ -69,20 +60,17 @@ class LiftPointCloud:
         }
 
     def lift(self, frames, depth, intrinsics, fov_degrees):
-        from trajcrafter_core.camera import intrinsics as make_intrinsics
         from trajcrafter_core.conventions import as_frames
         from trajcrafter_core.errors import TrajCrafterError
         from trajcrafter_core.pointcloud import PointCloud
+        from trajcrafter_core.redirect import source_intrinsics
 
+        if intrinsics not in INTRINSICS:
+            raise TrajCrafterError(f"intrinsics must be one of {INTRINSICS}, got {intrinsics!r}.")
         frames = as_frames(frames, "frames").cpu()
         d = match_depth_to_frames(depth, frames)
-        height, width = int(frames.shape[1]), int(frames.shape[2])
-        if intrinsics == "official":
-            K = make_intrinsics(width, height)
-        elif intrinsics == "fov":
-            K = make_intrinsics(width, height, fov_degrees=fov_degrees)
-        else:
-            raise TrajCrafterError(f"intrinsics must be one of {INTRINSICS}, got {intrinsics!r}.")
+        K = source_intrinsics(int(frames.shape[1]), int(frames.shape[2]),
+                              fov=fov_degrees if intrinsics == "fov" else None)
         cloud = PointCloud(frames, d.cpu(), K)
         return (cloud.to(bridge.intermediate_device()),)
 

@@ -82,7 +82,7 @@ def test_lift_official_and_fov_intrinsics(scene):
 
 def test_lift_refuses_depth_of_other_frames_and_resizes_other_sizes(scene):
     frames, depth = scene
-    with pytest.raises(TrajCrafterError, match="depth has 4 frame\\(s\\) but frames has 5"):
+    with pytest.raises(TrajCrafterError, match="depth has 4 depth map\\(s\\) but the clip has 5 frames"):
         short = type(depth)(depth.depth[:4], "test")
         run_node("TrajCrafterLiftPointCloud", frames=frames, depth=short, intrinsics="official", fov_degrees=60.0)
     half = type(depth)(depth.depth[:, ::2, ::2].contiguous(), "test")

@@ -51,10 +51,6 @@ __all__ = [
     "relative_transforms_between",
 ]
 
-#: Official limits of a target pose (README of the official code): |theta|, |phi| < 60 deg,
-#: |r| < 0.6 (fraction of the radius), |x|, |y| < 4 (depth units).
-OFFICIAL_LIMITS = {"theta": 60.0, "phi": 60.0, "r": 0.6, "x": 4.0, "y": 4.0}
-
 
 @dataclass(frozen=True)
 class MoveRanges:

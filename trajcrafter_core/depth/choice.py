@@ -23,7 +23,7 @@ from ..model_folders import FOLDER_NAMES, kind_of
 from ..specs import DepthSpec
 from .interface import CancelCallback, ProgressCallback, estimate
 
-__all__ = ["load_estimator", "depth_for_frames", "read_depth_file", "check_depth_source", "torch_dtype"]
+__all__ = ["load_estimator", "depth_for_frames", "read_depth_file", "fit_to_frames", "check_depth_source", "torch_dtype"]
 
 _ARRAY_SUFFIXES = (".npy", ".npz")
 
@@ -96,22 +96,27 @@ def check_depth_source(spec: DepthSpec, label: str = "depth") -> None:
             raise TrajCrafterError(f"{label} {folder} is a file; give the {FOLDER_NAMES[kind]} model folder.")
 
 
-def _select(maps: torch.Tensor, num_frames: int, frame_indices: Optional[Sequence[int]], label: str) -> torch.Tensor:
-    """One map per clip frame: as given, or subsampled like the clip when the file has one map
-    per frame of the source file."""
+def fit_to_frames(maps: torch.Tensor, frames: torch.Tensor, frame_indices: Optional[Sequence[int]] = None,
+                  label: str = "depth", hint: str = "", resize: bool = True) -> torch.Tensor:
+    """``maps`` ``[n, h, w]`` as one map per frame of ``frames`` ``[T, H, W, 3]``, at their size.
+
+    ``n == T``: as given; a file with one map per frame of the source video is subsampled with
+    ``frame_indices`` (the clip's selected source frames); any other count is an error naming
+    ``label`` (plus ``hint``). Another size is resized bilinearly (``align_corners=False``)
+    unless ``resize`` is False.
+    """
+    T, H, W = (int(s) for s in frames.shape[:3])
     n = int(maps.shape[0])
-    if n == num_frames:
-        return maps
-    if frame_indices is not None and len(frame_indices) == num_frames and n > max(frame_indices):
-        return maps[torch.as_tensor(list(frame_indices), dtype=torch.long)]
-    want = f"{num_frames}" + (f" (or one per source frame, more than {max(frame_indices)})" if frame_indices else "")
-    raise TrajCrafterError(f"{label} has {n} depth map(s) but the clip has {num_frames} frames; give {want}.")
-
-
-def _resize(maps: torch.Tensor, size) -> torch.Tensor:
-    if tuple(maps.shape[1:]) == tuple(size):
-        return maps
-    return F.interpolate(maps[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    if n != T:
+        if frame_indices is not None and len(frame_indices) == T and n > max(frame_indices):
+            maps = maps[torch.as_tensor(list(frame_indices), dtype=torch.long)]
+        else:
+            per_source = f" (or one per source frame, more than {max(frame_indices)})" if frame_indices else ""
+            raise TrajCrafterError(f"{label} has {n} depth map(s) but the clip has {T} frames; give {T}{per_source}."
+                                   + (f" {hint}" if hint else ""))
+    if resize and tuple(maps.shape[1:]) != (H, W):
+        maps = F.interpolate(maps[:, None].float(), size=(H, W), mode="bilinear", align_corners=False)[:, 0]
+    return maps
 
 
 def read_depth_file(path: Union[str, os.PathLike], frames: torch.Tensor, *, polarity: str = "near_bright",
@@ -131,7 +136,6 @@ def read_depth_file(path: Union[str, os.PathLike], frames: torch.Tensor, *, pola
 
     text = os.fspath(path)
     p = Path(text).expanduser()
-    T, H, W = (int(s) for s in frames.shape[:3])
     suffix = p.suffix.lower()
     if suffix in _ARRAY_SUFFIXES:
         try:
@@ -142,15 +146,14 @@ def read_depth_file(path: Union[str, os.PathLike], frames: torch.Tensor, *, pola
                     f"{label} {text} holds Python objects, not numbers (a pickled object array is never "
                     f"loaded); save the depth as a float array [T, H, W] with numpy.save.") from None
             raise TrajCrafterError(f"{label} {text} could not be read as a numpy array ({exc}).") from None
-        depth = _resize(_select(maps, T, frame_indices, f"{label} {text}"), (H, W))
-        return as_depth(depth, f"{label} {text}")
+        return as_depth(fit_to_frames(maps, frames, frame_indices, f"{label} {text}"), f"{label} {text}")
     if p.is_dir() or suffix == ".png" or any(ch in text for ch in "*?["):
         maps = load_depth_array(p if p.is_dir() else text)
     elif suffix in VIDEO_EXTENSIONS or p.is_file():
         maps = read_video(p, size_multiple=1).frames
     else:
         raise MissingFilesError(f"{label} {text}: no such file or folder.")
-    maps = _select(maps, T, frame_indices, f"{label} {text}")
+    maps = fit_to_frames(maps, frames, frame_indices, f"{label} {text}", resize=False)  # resized as grey maps
     return depth_from_image(maps, frames, polarity=polarity, resize=True)
 
 
