@@ -19,6 +19,7 @@ import fnmatch
 import inspect
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence, Union
@@ -53,7 +54,7 @@ def list_repo_files(repo_id: str, timeout: float = DEFAULT_TIMEOUT_S) -> List[st
     from huggingface_hub import snapshot_download
 
     if "dry_run" in inspect.signature(snapshot_download).parameters:
-        staging = Path(os.environ.get("TMPDIR", "/tmp")) / f"trajcrafter-listing-{uuid.uuid4().hex}"
+        staging = Path(tempfile.gettempdir()) / f"trajcrafter-listing-{uuid.uuid4().hex}"
         try:
             infos = snapshot_download(repo_id=repo_id, local_dir=str(staging), dry_run=True, etag_timeout=timeout)
         finally:
