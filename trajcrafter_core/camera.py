@@ -67,7 +67,7 @@ import torch
 
 from .conventions import as_intrinsics, fov_to_focal
 from .errors import MissingFilesError, TrajCrafterError
-from .specs import MODES, OFFICIAL_DIRECT_CUT, PRESET_NAMES, PRESETS, canonical_mode, canonical_preset
+from .official import MODES, OFFICIAL_DIRECT_CUT, PRESET_NAMES, PRESETS, canonical_mode, canonical_preset
 
 __all__ = [
     "OFFICIAL_FOCAL",

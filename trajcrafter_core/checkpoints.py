@@ -31,7 +31,7 @@ from . import hub
 from .errors import MissingFilesError, TrajCrafterError
 from .model_folders import REPO_IDS
 from .models.checkpoint_check import check_state_dict, safetensors_shapes  # noqa: F401 (re-exported)
-from .specs import SCHEDULER_CLASSES
+from .official import SCHEDULER_CLASSES
 
 logger = logging.getLogger(__name__)
 

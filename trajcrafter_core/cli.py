@@ -284,8 +284,10 @@ def write_outputs(out_dir: Path, conditions, fps: float, extra: Optional[Dict[st
 
 def covered_psnr(pred, target, hole_mask) -> float:
     """PSNR (dB) over covered pixels (hole_mask == 0) of two 0..1 videos."""
-    covered = (hole_mask < 0.5).unsqueeze(-1).expand_as(pred)
-    mse = float(((pred - target)[covered] ** 2).mean()) if bool(covered.any()) else float("nan")
+    from .official import covered
+
+    seen = covered(hole_mask).unsqueeze(-1).expand_as(pred)
+    mse = float(((pred - target)[seen] ** 2).mean()) if bool(seen.any()) else float("nan")
     return 10.0 * math.log10(1.0 / max(mse, 1e-12))
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 from .errors import MissingFilesError, TrajCrafterError
+from .progress import CancelFn, Cancelled, ProgressFn
 
 __all__ = ["PICKLE_SUFFIXES", "DownloadCancelled", "select_files", "list_repo_files", "fetch_file", "download"]
 
@@ -33,12 +34,10 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".msgpack"
 UNITS_PER_FILE = 1000
 DEFAULT_TIMEOUT_S = 10.0
 
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], Optional[bool]]
 PathLike = Union[str, os.PathLike]
 
 
-class DownloadCancelled(TrajCrafterError):
+class DownloadCancelled(Cancelled):
     """A download stopped because ``cancel()`` returned True; nothing was kept."""
 
 

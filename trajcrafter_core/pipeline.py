@@ -38,7 +38,8 @@ from . import checkpoints
 from .conventions import as_frames, as_mask, check_finite
 from .errors import TrajCrafterError
 from .lifecycle import ModelPlacement
-from .specs import OFFLOAD_MODES, ModelSpec
+from .official import NOISE_AUG_STRENGTH, OFFLOAD_MODES, REFERENCE_FRAMES, covered, is_hole
+from .specs import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -403,11 +404,11 @@ class TrajectoryCrafterPipeline(ModelPlacement):
     def masked_video(self, render: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """``[1, 3, T, H, W]``: the render in -1..1 with hole pixels set to -1 (``hole`` binarised)."""
         video = _frames_to_video(render)
-        return torch.where(hole[None, None] > 0.5, torch.full_like(video, -1.0), video)
+        return torch.where(is_hole(hole[None, None]), torch.full_like(video, -1.0), video)
 
     @torch.no_grad()
     def encode_masked_video(self, render: torch.Tensor, hole: torch.Tensor,
-                            noise_aug_strength: float = 0.0563,
+                            noise_aug_strength: float = NOISE_AUG_STRENGTH,
                             generator: Optional[torch.Generator] = None,
                             noise: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Masked-render latents ``[1, F, C, h, w]``: posterior mean × scaling factor.
@@ -423,32 +424,32 @@ class TrajectoryCrafterPipeline(ModelPlacement):
                 from diffusers.utils.torch_utils import randn_tensor
 
                 noise = randn_tensor(video.shape, generator=generator, device=self.device, dtype=torch.float32)
-            covered = (hole[None, None] <= 0.5).to(video.dtype)
-            video = video + noise.to(video) * float(noise_aug_strength) * covered
+            kept = covered(hole[None, None]).to(video.dtype)
+            video = video + noise.to(video) * float(noise_aug_strength) * kept
         latents = self._vae_encode(video).mode() * self.vae.config.scaling_factor
         return latents.permute(0, 2, 1, 3, 4).to(self.dtype)
 
     def mask_latents(self, hole: torch.Tensor, num_latent_frames: int, height: int, width: int) -> torch.Tensor:
         """Mask latent channel ``[1, F, 1, h, w]``: resized ``1 − hole`` × scaling factor."""
-        valid = 1.0 - (hole > 0.5).float()
+        valid = covered(hole).float()
         resized = resize_mask_to_latents(valid, num_latent_frames, height, width)
         return (resized * self.vae.config.scaling_factor)[None, :, None].to(self.device, self.dtype)
 
     @torch.no_grad()
-    def inpaint_latents(self, render: torch.Tensor, hole: torch.Tensor, noise_aug_strength: float = 0.0563,
+    def inpaint_latents(self, render: torch.Tensor, hole: torch.Tensor, noise_aug_strength: float = NOISE_AUG_STRENGTH,
                         generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``mask (1) | masked video (C)`` along channels, ``[1, F, 1 + C, h, w]``.
 
         A render that is hole everywhere gives zeros, as the official pipeline does.
         """
         num_latent, h, w = self.latent_size(*render.shape[:3])
-        if bool((hole > 0.5).all()):
+        if bool(is_hole(hole).all()):
             return torch.zeros(1, num_latent, 1 + self.latent_channels, h, w, device=self.device, dtype=self.dtype)
         video_latents = self.encode_masked_video(render, hole, noise_aug_strength, generator)
         return torch.cat([self.mask_latents(hole, num_latent, h, w), video_latents.to(self.device)], dim=2)
 
     @torch.no_grad()
-    def encode_reference(self, source: torch.Tensor, num_reference_frames: int = 10,
+    def encode_reference(self, source: torch.Tensor, num_reference_frames: int = REFERENCE_FRAMES,
                          reference_from: str = "start",
                          generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Reference latents (``cross_latents`` of one CFG half) ``[1, F_ref, C, h, w]``.
@@ -654,14 +655,14 @@ class TrajectoryCrafterPipeline(ModelPlacement):
                  negative_prompt_embeds: Optional[torch.Tensor] = None, num_inference_steps: int = 50,
                  guidance_scale: float = 6.0, generator: Optional[torch.Generator] = None,
                  latents: Optional[torch.Tensor] = None, reference_latents: Optional[torch.Tensor] = None,
-                 noise_aug_strength: float = 0.0563, num_reference_frames: int = 10,
+                 noise_aug_strength: float = NOISE_AUG_STRENGTH, num_reference_frames: int = REFERENCE_FRAMES,
                  reference_from: str = "start", reference: Optional[torch.Tensor] = None,
                  callback: Optional[ProgressCallback] = None,
                  shape_policy: str = "error") -> TrajectoryCrafterOutput:
         """Generate the redirected video.
 
         ``source``, ``render``: ``[T, H, W, 3]`` in 0..1; ``hole_mask``: ``[T, H, W]``, 1 = hole
-        (binarised at 0.5). ``T = 8m + 1`` (49 native, see :func:`check_video_geometry`);
+        (binarised at ``HOLE_THRESHOLD``). ``T = 8m + 1`` (49 native, see :func:`check_video_geometry`);
         ``H``/``W`` multiples of 16 — other geometries raise with ``shape_policy="error"``
         (default); with ``"pad"`` the render and mask are padded to
         :func:`supported_video_geometry` (:func:`pad_video`: last frame repeated, edges replicated;

@@ -36,8 +36,10 @@ from . import camera as cam
 from . import trajectory_io
 from .conventions import as_depth, as_frames, as_intrinsics
 from .errors import TrajCrafterError
+from .progress import ProgressFn
 from .sizing import SIZE_POLICIES, sample_size_for
-from .specs import OFFICIAL_DIRECT_CUT, CameraSpec
+from .official import DEFAULT_GUIDANCE, DEFAULT_STEPS, NOISE_AUG_STRENGTH, OFFICIAL_DIRECT_CUT, REFERENCE_FRAMES
+from .specs import CameraSpec
 
 __all__ = [
     "Conditions",
@@ -56,9 +58,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Source frames the sampler cross-attends to in the official demo (``frames[:, :, :10]``).
-OFFICIAL_REFERENCE_FRAMES = 10
-
-ProgressFn = Callable[[int, int], None]
+OFFICIAL_REFERENCE_FRAMES = REFERENCE_FRAMES
 
 
 @dataclass
@@ -381,9 +381,9 @@ def prepare_conditions(frames, depths, *, target_pose=None, traj_txt=None, mode:
 
 
 def generate(pipe, conditions: Conditions, *, prompt: str, negative_prompt: Optional[str] = None,
-             num_inference_steps: int = 50, guidance_scale: float = 6.0, seed: int = 0,
+             num_inference_steps: int = DEFAULT_STEPS, guidance_scale: float = DEFAULT_GUIDANCE, seed: int = 0,
              callback: Optional[Callable[[int, int, torch.Tensor], None]] = None,
-             noise_aug_strength: float = 0.0563, notes: Optional[List[str]] = None) -> torch.Tensor:
+             noise_aug_strength: float = NOISE_AUG_STRENGTH, notes: Optional[List[str]] = None) -> torch.Tensor:
     """The redirected video ``[T, h, w, 3]`` float32 0..1 (CPU) for one :class:`Conditions`.
 
     Equal to ``pipe(source, render, mask, reference=..., generator=torch.Generator("cpu")

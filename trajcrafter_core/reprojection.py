@@ -37,6 +37,7 @@ import torch
 from .camera import orbit_radius, target_pose_trajectory
 from .conventions import as_depth, as_frames, as_intrinsics
 from .errors import TrajCrafterError
+from .official import covered
 from .pointcloud import pixel_rays
 from .render import dilate_holes, render_views
 
@@ -203,7 +204,7 @@ def double_reprojection(frames, depths, K, transforms, mode: str = "official", c
     if tuple(transforms.shape) != (T, 4, 4):
         raise TrajCrafterError(f"transforms must be [T,4,4] with T = {T}, got {list(transforms.shape)}.")
     fwd, fwd_holes, fwd_depth = render_with_depth(frames, depths, K, transforms, K, mode, **render_options)
-    fwd_valid = (fwd_holes < 0.5) & (fwd_depth > 0)
+    fwd_valid = covered(fwd_holes) & (fwd_depth > 0)
     if not bool(fwd_valid.any(dim=(1, 2)).all()):
         raise TrajCrafterError("the camera move leaves some frame without any visible point; draw a smaller move.")
     back, back_holes, _ = render_with_depth(fwd, fwd_depth, K, torch.linalg.inv(transforms.double()).float(), K,

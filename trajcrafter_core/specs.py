@@ -9,9 +9,8 @@ them to the one builder of each, so the same choice gives the same result everyw
 - :class:`ModelSpec` → :meth:`trajcrafter_core.pipeline.TrajectoryCrafterPipeline.from_spec`
 
 A spec checks its own values when built (names, ranges, exactly one camera source) and raises
-:class:`~trajcrafter_core.errors.TrajCrafterError` naming the value. The camera constants of the
-official code that the checks need live here, torch-free, and :mod:`trajcrafter_core.camera`
-reuses them.
+:class:`~trajcrafter_core.errors.TrajCrafterError` naming the value; the official constants and
+checks it uses come from :mod:`trajcrafter_core.official`.
 """
 
 from __future__ import annotations
@@ -22,6 +21,24 @@ from dataclasses import dataclass, fields
 from typing import Optional, Tuple
 
 from .errors import TrajCrafterError
+from .official import (  # noqa: F401  (re-exported: the specs' vocabulary)
+    CAMERA_SOURCES,
+    DTYPE_NAMES,
+    MODE_ALIASES,
+    MODES,
+    OFFICIAL_DIRECT_CUT,
+    OFFLOAD_MODES,
+    PRESET_AMOUNT_LIMIT,
+    PRESET_NAMES,
+    PRESETS,
+    RADIUS_SCALE_LIMIT,
+    RENDER_MODES,
+    SCHEDULER_CLASSES,
+    TARGET_POSE_LIMITS,
+    canonical_mode,
+    canonical_preset,
+    check_target_pose,
+)
 
 __all__ = [
     "MODES",
@@ -43,57 +60,6 @@ __all__ = [
     "canonical_mode",
     "canonical_preset",
 ]
-
-# ------------------------------------------------------------------------------------ camera
-
-#: Output-frame schedules (see :func:`trajcrafter_core.camera.make_trajectory`).
-MODES = ("gradual", "direct", "bullet", "dolly_zoom")
-MODE_ALIASES = {"zoom": "dolly_zoom", "bullet_time": "bullet", "dollyzoom": "dolly_zoom"}
-#: Frames the camera moves over the first frame in direct mode (official ``opts.cut``).
-OFFICIAL_DIRECT_CUT = 20
-#: Official target-pose ranges (``docs/config_help.md``: |theta|, |phi| < 60 deg, |r| < 0.6 of
-#: the radius, |x|, |y| < 4 depth units); the node sliders and the CLI accept exactly these.
-TARGET_POSE_LIMITS = {"theta": 60.0, "phi": 60.0, "r": 0.6, "x": 4.0, "y": 4.0}
-#: name -> (theta, phi, r, x / radius, y / radius) at amount 1 (see ``camera.preset_pose``).
-PRESETS = {
-    "static": (0.0, 0.0, 0.0, 0.0, 0.0),
-    "orbit_left": (0.0, -30.0, 0.0, 0.0, 0.0),
-    "orbit_right": (0.0, 30.0, 0.0, 0.0, 0.0),
-    "arc_up": (20.0, 0.0, 0.0, 0.0, 0.0),
-    "arc_down": (-20.0, 0.0, 0.0, 0.0, 0.0),
-    "dolly_in": (0.0, 0.0, 0.4, 0.0, 0.0),
-    "dolly_out": (0.0, 0.0, -0.4, 0.0, 0.0),
-    "pan_left": (0.0, 0.0, 0.0, -0.3, 0.0),
-    "pan_right": (0.0, 0.0, 0.0, 0.3, 0.0),
-    "pan_up": (0.0, 0.0, 0.0, 0.0, 0.3),
-    "pan_down": (0.0, 0.0, 0.0, 0.0, -0.3),
-    "dolly_zoom": (0.0, 0.0, 0.5, 0.0, 0.0),
-}
-PRESET_NAMES = tuple(PRESETS)
-#: Range of a preset's ``amount`` (scales the move; negative reverses it).
-PRESET_AMOUNT_LIMIT = 2.0
-#: Point renderers (see :mod:`trajcrafter_core.render`).
-RENDER_MODES = ("official", "zbuffer")
-#: Where a camera path comes from.
-CAMERA_SOURCES = ("target_pose", "preset", "file")
-
-
-def canonical_mode(mode) -> str:
-    """A mode name (or alias such as ``"zoom"``) as one of :data:`MODES`."""
-    key = str(mode).strip().lower()
-    key = MODE_ALIASES.get(key, key)
-    if key not in MODES:
-        raise TrajCrafterError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)} ('zoom' = dolly_zoom).")
-    return key
-
-
-def canonical_preset(name) -> str:
-    """A preset name (any case, ``-``/space for ``_``) as one of :data:`PRESET_NAMES`."""
-    key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    if key not in PRESETS:
-        raise TrajCrafterError(f"unknown camera preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
-    return key
-
 
 def _number(value, name: str, low: Optional[float] = None, high: Optional[float] = None,
             low_open: bool = False) -> float:
@@ -167,18 +133,7 @@ class CameraSpec:
                 "give exactly one camera source: a target pose (theta phi r x y), a preset or a "
                 f"trajectory file; got {', '.join(given) if given else 'none'}.")
         if self.target_pose is not None:
-            values = tuple(self.target_pose) if not isinstance(self.target_pose, str) else ()
-            if len(values) != 5:
-                raise TrajCrafterError(f"target pose must be 5 numbers (theta phi r x y), got {self.target_pose!r}.")
-            pose = []
-            for (key, limit), value in zip(TARGET_POSE_LIMITS.items(), values):
-                v = _number(value, f"target pose {key}")
-                if abs(v) > limit:
-                    raise TrajCrafterError(
-                        f"target pose {key} = {v:g} is outside the official range ±{limit:g}"
-                        f"{' degrees' if key in ('theta', 'phi') else ''}; use a value in [-{limit:g}, {limit:g}].")
-                pose.append(v)
-            _set(self, "target_pose", tuple(pose))
+            _set(self, "target_pose", check_target_pose(self.target_pose))
         if self.preset not in (None, ""):
             _set(self, "preset", canonical_preset(self.preset))
         else:
@@ -193,7 +148,7 @@ class CameraSpec:
         _set(self, "mode", canonical_mode(self.mode))
         _set(self, "direct_cut", _integer(self.direct_cut, "direct cut", low=2))
         _set(self, "anchor", _integer(self.anchor, "anchor frame"))
-        _set(self, "radius_scale", _number(self.radius_scale, "radius scale", 0.0, 5.0, low_open=True))
+        _set(self, "radius_scale", _number(self.radius_scale, "radius scale", *RADIUS_SCALE_LIMIT, low_open=True))
         if self.focal_end is not None:
             _set(self, "focal_end", _number(self.focal_end, "focal end", 0.0, low_open=True))
             if self.mode != "dolly_zoom":
@@ -288,20 +243,6 @@ class DepthSpec:
 
 
 # ------------------------------------------------------------------------------------- model
-
-DTYPE_NAMES = ("bf16", "fp16", "fp32")
-#: Where the diffusion model's weights live while it runs (see ``pipeline.set_placement``).
-OFFLOAD_MODES = ("none", "model", "block")
-#: Official sampler names (``demo.py``) → diffusers scheduler classes.
-SCHEDULER_CLASSES = {
-    "DDIM_Origin": "DDIMScheduler",
-    "DDIM_Cog": "CogVideoXDDIMScheduler",
-    "Euler": "EulerDiscreteScheduler",
-    "Euler A": "EulerAncestralDiscreteScheduler",
-    "DPM++": "DPMSolverMultistepScheduler",
-    "PNDM": "PNDMScheduler",
-}
-
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -38,6 +38,7 @@ import torch
 from .camera import Trajectory, _check_size, _read_text, make_trajectory, parse_trajectory_txt, rescale_intrinsics
 from .conventions import as_intrinsics
 from .errors import MissingFilesError, TrajCrafterError
+from .official import check_txt_keys
 
 __all__ = [
     "CameraFile",
@@ -180,7 +181,7 @@ def read_camera_file(path_or_text, height: int, width: int, translation_scale: f
     if any(len(r) == 19 for r in rows):
         path = load_realestate10k(text, height, width, translation_scale=translation_scale)
         return CameraFile("path", path, label)
-    parse_trajectory_txt(text, label=label)  # checked here, with the file's name in messages
+    check_txt_keys(*parse_trajectory_txt(text, label=label), label=label)  # with the file's name in messages
     return CameraFile("official_txt", text, label)
 
 

@@ -5,23 +5,21 @@ Every estimator (DepthCrafter, Depth Anything V2, ...) implements :class:`Dispar
 ``[0, 1]`` over the clip (larger = nearer). :func:`estimate` turns that into depth through the
 official mapping, so every estimator feeds the renderer the distribution the model was trained on.
 
-Progress and cancellation
--------------------------
-- ``progress(done, total)`` is called with integer work units after each unit (a denoising step,
-  an encoded/decoded chunk, a batch of frames). ``done`` reaches ``total`` at the end.
-- ``cancel()`` is polled between units. Returning ``True`` stops the work with
-  :class:`EstimationCancelled`; a callback that raises (ComfyUI's interrupt does) stops it with
-  its own exception.
+Progress and cancellation follow :mod:`trajcrafter_core.progress` (work units: a denoising step,
+an encoded/decoded chunk, a batch of frames); ``cancel()`` returning ``True`` stops the work with
+:class:`EstimationCancelled`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol, runtime_checkable
+from typing import Optional, Protocol, runtime_checkable
 
 import torch
 
 from ..conventions import as_frames
 from ..errors import TrajCrafterError
+from ..progress import CancelFn, Cancelled, ProgressFn
+from ..progress import WorkTracker as _WorkTracker
 from .mapping import OFFICIAL_FAR, OFFICIAL_NEAR, official_depth_from_disparity
 
 __all__ = [
@@ -34,11 +32,11 @@ __all__ = [
     "as_video",
 ]
 
-ProgressCallback = Callable[[int, int], None]
-CancelCallback = Callable[[], bool]
+ProgressCallback = ProgressFn
+CancelCallback = CancelFn
 
 
-class EstimationCancelled(RuntimeError):
+class EstimationCancelled(Cancelled):
     """Raised when the ``cancel`` callback asked the estimator to stop."""
 
 
@@ -50,32 +48,12 @@ class DisparityEstimator(Protocol):
         ...
 
 
-class WorkTracker:
-    """Counts work units, reports them to ``progress`` and honours ``cancel``."""
-
-    def __init__(self, total: int, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCallback] = None):
-        self.total = max(int(total), 1)
-        self.done = 0
-        self._progress = progress
-        self._cancel = cancel
+class WorkTracker(_WorkTracker):
+    """:class:`trajcrafter_core.progress.WorkTracker` raising :class:`EstimationCancelled`."""
 
     def check(self) -> None:
-        """Raise :class:`EstimationCancelled` if ``cancel()`` says so."""
         if self._cancel is not None and self._cancel():
             raise EstimationCancelled(f"depth estimation cancelled after {self.done}/{self.total} steps")
-
-    def advance(self, units: int = 1) -> None:
-        """Record ``units`` finished units, report progress, then check for cancellation."""
-        self.done = min(self.done + units, self.total)
-        if self._progress is not None:
-            self._progress(self.done, self.total)
-        self.check()
-
-    def finish(self) -> None:
-        if self.done < self.total:
-            self.done = self.total
-            if self._progress is not None:
-                self._progress(self.done, self.total)
 
 
 def as_video(frames, name: str = "frames") -> torch.Tensor:
