@@ -11,7 +11,7 @@ from trajcrafter_core.depth.depth_anything import DEPTH_ANYTHING_LAYOUT, DepthAn
 from trajcrafter_core.depth.depthcrafter import UNET_LAYOUT, DepthCrafterEstimator, svd_layout
 from trajcrafter_core.depth.tiny import build_tiny_depth_models
 from trajcrafter_core.depth.weights import looks_like_hub_id, resolve_weights
-from trajcrafter_core.errors import MissingFilesError
+from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
 
 from fake_hub import FakeHub
 
@@ -122,3 +122,34 @@ def test_local_fp16_variant_is_accepted(tiny, tmp_path):
 def test_layouts_name_the_official_repositories():
     assert UNET_LAYOUT.hub_id == "tencent/DepthCrafter"
     assert DEPTH_ANYTHING_LAYOUT.hub_id == "depth-anything/Depth-Anything-V2-Small-hf"
+
+
+def _drop_a_tensor(file):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(file))
+    dropped = sorted(state)[len(state) // 2]
+    del state[dropped]
+    save_file(state, str(file))
+    return dropped
+
+
+def test_weights_that_do_not_match_the_config_are_refused_not_randomly_initialised(tiny, tmp_path):
+    """diffusers and transformers only warn about missing keys and initialise them at random."""
+    da = tmp_path / "da"
+    shutil.copytree(tiny["depth_anything"], da)
+    _drop_a_tensor(da / "model.safetensors")
+    with pytest.raises(TrajCrafterError, match="Depth Anything V2 in .*do not match its config.json.*missing keys"):
+        DepthAnythingEstimator.from_pretrained(da, device="cpu")
+    unet, svd = tmp_path / "unet", tmp_path / "svd"
+    shutil.copytree(tiny["unet"], unet)
+    shutil.copytree(tiny["svd"], svd)
+    _drop_a_tensor(unet / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(TrajCrafterError, match="DepthCrafter UNet in .*missing keys"):
+        DepthCrafterEstimator.from_pretrained(unet, svd, device="cpu")
+    shutil.rmtree(unet)
+    shutil.copytree(tiny["unet"], unet)
+    encoder = next((svd / "image_encoder").glob("*.safetensors"))
+    _drop_a_tensor(encoder)
+    with pytest.raises(TrajCrafterError, match="image encoder in .*missing keys"):
+        DepthCrafterEstimator.from_pretrained(unet, svd, device="cpu")

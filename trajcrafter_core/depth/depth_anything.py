@@ -110,13 +110,16 @@ class DepthAnythingEstimator(ModelPlacement):
         device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if dtype is None:
             dtype = torch.float16 if device.type == "cuda" else torch.float32
+        from ..models.checkpoint_check import strictly_loaded
+
         try:
-            model = DepthAnythingForDepthEstimation.from_pretrained(folder, dtype=dtype)
+            loaded = DepthAnythingForDepthEstimation.from_pretrained(folder, dtype=dtype, output_loading_info=True)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise TrajCrafterError(
                 f"could not load Depth Anything V2 from {folder}: {exc}. Re-download the folder "
                 f"(e.g. depth-anything/Depth-Anything-V2-Small-hf)."
             ) from None
+        model = strictly_loaded(loaded, "Depth Anything V2", folder)
         preprocess = json.loads((folder / "preprocessor_config.json").read_text())
         return cls(model, preprocess, device=device, dtype=dtype)
 

@@ -168,6 +168,7 @@ class DepthCrafterEstimator(ModelPlacement):
         from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
         from transformers import CLIPVisionModelWithProjection
 
+        from ..models.checkpoint_check import strictly_loaded
         from .unet import DepthCrafterUNet
 
         device = torch.device(device) if device is not None else _default_device()
@@ -182,11 +183,13 @@ class DepthCrafterEstimator(ModelPlacement):
         vae_file = pick_file(svd_folder, layout.needed[1])
         enc_file = pick_file(svd_folder, layout.needed[3])
         try:
-            unet = DepthCrafterUNet.from_pretrained(unet_folder, torch_dtype=dtype)
-            vae = AutoencoderKLTemporalDecoder.from_pretrained(
-                svd_folder / "vae", torch_dtype=dtype, variant=_variant_of(vae_file))
-            encoder = CLIPVisionModelWithProjection.from_pretrained(
-                svd_folder / "image_encoder", dtype=dtype, variant=_variant_of(enc_file))
+            loaded = (
+                DepthCrafterUNet.from_pretrained(unet_folder, torch_dtype=dtype, output_loading_info=True),
+                AutoencoderKLTemporalDecoder.from_pretrained(svd_folder / "vae", torch_dtype=dtype,
+                                                             variant=_variant_of(vae_file), output_loading_info=True),
+                CLIPVisionModelWithProjection.from_pretrained(svd_folder / "image_encoder", dtype=dtype,
+                                                              variant=_variant_of(enc_file), output_loading_info=True),
+            )
             scheduler = EulerDiscreteScheduler.from_pretrained(svd_folder / "scheduler")
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise TrajCrafterError(
@@ -194,6 +197,10 @@ class DepthCrafterEstimator(ModelPlacement):
                 f"are there but do not load; re-download them (tencent/DepthCrafter, "
                 f"stabilityai/stable-video-diffusion-img2vid-xt)."
             ) from None
+        unet, vae, encoder = (
+            strictly_loaded(item, what, folder) for item, what, folder in zip(
+                loaded, ("DepthCrafter UNet", "Stable Video Diffusion VAE", "Stable Video Diffusion image encoder"),
+                (unet_folder, svd_folder / "vae", svd_folder / "image_encoder")))
         fe = json.loads((svd_folder / "feature_extractor" / "preprocessor_config.json").read_text())
         return cls(unet, vae, encoder, scheduler, fe["image_mean"], fe["image_std"], device=device, dtype=dtype)
 

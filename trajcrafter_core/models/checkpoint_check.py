@@ -24,6 +24,7 @@ __all__ = [
     "check_checkpoint_folder",
     "checkpoint_shapes",
     "check_state_dict",
+    "strictly_loaded",
     "safetensors_shapes",
 ]
 
@@ -160,6 +161,29 @@ def check_state_dict(model: torch.nn.Module, shapes: Dict[str, Tuple[Tuple[int, 
             parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
         raise TrajCrafterError(
             f"{what} in {folder}: the weights do not match its config.json ({'; '.join(parts)}). {advice}")
+
+
+def strictly_loaded(loaded, what: str, folder: Union[str, Path]):
+    """The model of ``cls.from_pretrained(..., output_loading_info=True)``, or an error naming the
+    keys when the files and config.json did not match exactly.
+
+    diffusers and transformers only *warn* about missing or unexpected keys and randomly
+    initialise what is missing; their loading info (which applies their own key conversions)
+    makes that a refusal, as :func:`check_state_dict` does for the loaders that read headers.
+    """
+    model, info = loaded
+    problems = []
+    for key, label in (("missing_keys", "missing keys"), ("unexpected_keys", "unexpected keys"),
+                       ("mismatched_keys", "keys of another shape")):
+        found = sorted(str(k) for k in (info.get(key) or []))
+        if found:
+            problems.append(f"{label} {found[:8]}{' ...' if len(found) > 8 else ''}")
+    if problems:
+        raise TrajCrafterError(
+            f"{what} in {folder}: the weights do not match its config.json ({'; '.join(problems)}); they would "
+            f"load as a randomly initialised network. Use the official files for this folder, unchanged "
+            f"(weights and config.json together).")
+    return model
 
 
 def _read_config(folder: Path) -> dict:
