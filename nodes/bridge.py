@@ -40,6 +40,32 @@ def in_comfyui() -> bool:
     return _comfy("folder_paths") is not None and _comfy("comfy.model_management") is not None
 
 
+# --------------------------------------------------------------------------------- node API
+
+
+def comfy_io():
+    """ComfyUI's V3 node API (``comfy_api.latest.io``), or None: outside ComfyUI, in a ComfyUI
+    without it, or when ``TRAJCRAFTER_NODE_API=v1`` asks for the V1 classes."""
+    if os.environ.get("TRAJCRAFTER_NODE_API", "").strip().lower() == "v1" or not in_comfyui():
+        return None
+    latest = _comfy("comfy_api.latest")
+    io = getattr(latest, "io", None)
+    if io is None or not hasattr(io, "ComfyNode") or not hasattr(latest, "ComfyExtension"):
+        return None
+    return io
+
+
+def comfy_extension(node_classes):
+    """A V3 ``ComfyExtension`` listing ``node_classes`` (what ``comfy_entrypoint`` returns)."""
+    latest = _comfy("comfy_api.latest")
+
+    class TrajectoryCrafterExtension(latest.ComfyExtension):
+        async def get_node_list(self):
+            return list(node_classes)
+
+    return TrajectoryCrafterExtension()
+
+
 # --------------------------------------------------------------------------------- devices
 
 
@@ -181,6 +207,41 @@ def cancel_requested() -> bool:
     return False
 
 
+# --------------------------------------------------------------------------------- previews
+
+
+def temp_directory() -> str:
+    """ComfyUI's temp folder (previews live there), or ``<tmp>/trajcrafter_previews`` outside it."""
+    fp = _comfy("folder_paths")
+    if fp is not None:
+        return fp.get_temp_directory()
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), "trajcrafter_previews")
+
+
+def save_previews(images, max_frames: int = 4) -> List[dict]:
+    """Save up to ``max_frames`` evenly spaced frames of ``images`` ``[N, H, W, 3]`` (0..1) as PNGs
+    in the temp folder; returns ComfyUI's ``ui`` image entries for them (``type: temp``)."""
+    import uuid
+
+    import numpy as np
+    from PIL import Image
+
+    n = int(images.shape[0])
+    picks = sorted({round(i * (n - 1) / max(1, max_frames - 1)) for i in range(min(n, max_frames))})
+    folder = temp_directory()
+    os.makedirs(folder, exist_ok=True)
+    entries = []
+    tag = uuid.uuid4().hex[:10]
+    for k, index in enumerate(picks):
+        frame = images[index].detach().float().clamp(0, 1).cpu().numpy()
+        name = f"trajcrafter_{tag}_{k:02d}.png"
+        Image.fromarray((frame * 255.0 + 0.5).astype(np.uint8)).save(os.path.join(folder, name), compress_level=1)
+        entries.append({"filename": name, "subfolder": "", "type": "temp"})
+    return entries
+
+
 # --------------------------------------------------------------------------------- folders
 
 
@@ -245,6 +306,25 @@ def list_example_files(folder: str, extensions) -> List[str]:
     return [f"{f} {EXAMPLE_TAG}" for f in sorted(os.listdir(folder)) if os.path.splitext(f)[1].lower() in exts]
 
 
+def comfy_folders() -> List[str]:
+    """The folders whose files a prompt may name and learn about: input, output and temp."""
+    return [input_directory(), output_directory(), temp_directory()]
+
+
+def is_private_path(path: str) -> bool:
+    """True for a path outside ComfyUI's input, output and temp folders: whoever can queue a
+    prompt must not learn whether such a file exists, how large it is or what it holds."""
+    return not any(_inside(path, folder) for folder in comfy_folders())
+
+
+def private_path_message(path: str, what: str) -> str:
+    """The one message for any problem with a file outside ComfyUI's folders (the same whether it
+    is missing, a folder, unreadable or of another kind)."""
+    return (f"{what} path '{path}' cannot be used: it is outside ComfyUI's input, output and temp folders, "
+            f"and there only a readable {what} file is accepted. Check the path, or copy the file into "
+            f"ComfyUI's input folder for a detailed message.")
+
+
 def resolve_input_file(choice: str, path: str = "", what: str = "file", examples_dir: Optional[str] = None) -> str:
     """Absolute path of a user-chosen file, refusing to leave ComfyUI's input folder.
 
@@ -252,7 +332,8 @@ def resolve_input_file(choice: str, path: str = "", what: str = "file", examples
     user typed it on purpose); a relative one is resolved inside the input folder. ``choice`` (the
     upload combo) is always resolved inside the input folder (or ``[output]``/``[temp]`` when so
     annotated, or the pack's ``examples_dir`` for ``"name [example]"``). Raises
-    :class:`TrajCrafterError` for traversal outside that folder or a missing file.
+    :class:`TrajCrafterError` for traversal outside that folder, a folder or a missing file —
+    for an absolute path outside ComfyUI's folders with :func:`private_path_message` only.
     """
     path = (path or "").strip().strip('"').strip("'")
     if path:
@@ -274,10 +355,35 @@ def resolve_input_file(choice: str, path: str = "", what: str = "file", examples
             f"{label} points outside ComfyUI's folder {base}; only files inside it can be read "
             f"this way. Type an absolute path in the path input if you mean a file elsewhere."
         )
+    if base is None and is_private_path(full):
+        if not os.path.isfile(full) or not os.access(full, os.R_OK):
+            raise TrajCrafterError(private_path_message(path, what))
+        return full
+    if os.path.isdir(full):
+        raise TrajCrafterError(f"{label} is a folder; choose a {what} file inside it.")
     if not os.path.isfile(full):
         where = f" (looked in {base})" if base is not None else ""
         raise TrajCrafterError(f"{label} does not exist{where}. Check the name or upload the file again.")
     return full
+
+
+def typed_private_path(path: str) -> bool:
+    """True when a typed path is absolute and outside ComfyUI's folders (:func:`is_private_path`)."""
+    typed = os.path.expanduser((path or "").strip().strip('"').strip("'"))
+    return bool(typed) and os.path.isabs(typed) and is_private_path(os.path.abspath(typed))
+
+
+def check_input_file(choice: str, path: str = "", what: str = "file", examples_dir: Optional[str] = None):
+    """A validator's answer for a chosen file, before the queue runs: ``True`` or the message of
+    :func:`resolve_input_file`. An absolute path outside ComfyUI's folders always passes here —
+    refusing it now would tell whether it exists; the run gives the one private message."""
+    if typed_private_path(path):
+        return True
+    try:
+        resolve_input_file(choice, path, what, examples_dir)
+    except TrajCrafterError as exc:
+        return str(exc)
+    return True
 
 
 def register_model_folders() -> None:

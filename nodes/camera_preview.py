@@ -49,7 +49,7 @@ def _depth_order(xyz: np.ndarray, view: str) -> np.ndarray:
 
 
 def _panel(points, colours, frusta, size: int, view: str, title: str):
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     img = np.empty((size, size, 3), dtype=np.uint8)
     img[:] = BACKGROUND
@@ -89,7 +89,10 @@ def _panel(points, colours, frusta, size: int, view: str, title: str):
         colour = tuple(int(c) for c in START_COLOUR * (1 - t) + END_COLOUR * t)
         _draw_frustum(draw, fr[i], colour, 1)
     _draw_frustum(draw, fr[0], SOURCE_COLOUR, 2)
-    draw.text((8, 6), title, fill=(235, 235, 235))
+    font = ImageFont.load_default(size=max(12, size // 24))  # readable at every preview size
+    for k, line in enumerate(title.split("\n")):
+        draw.text((8, 6 + k * (font.size + 4)), line, fill=(235, 235, 235), font=font, stroke_width=1,
+                  stroke_fill=(0, 0, 0))
     return np.asarray(pil)
 
 
@@ -128,7 +131,7 @@ def draw_camera_path(
     all_T = np.concatenate([np.eye(4)[None], transforms[pick]], axis=0)
     all_K = np.concatenate([K[:1], K[pick]], axis=0)
     frusta = camera_frusta(all_T, all_K, height, width, frustum_depth)
-    top = _panel(points, colours, frusta, size, "top", f"top (x right, z up)  {caption}".strip())
+    top = _panel(points, colours, frusta, size, "top", f"top (x right, z up)\n{caption}".strip())
     side = _panel(points, colours, frusta, size, "side", "side (z right, y down)")
     gap = np.full((size, 4, 3), 90, dtype=np.uint8)
     return np.concatenate([top, gap, side], axis=1)

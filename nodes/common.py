@@ -5,6 +5,8 @@ Socket types between our nodes (ComfyUI only checks that names match):
 - ``IMAGE`` / ``MASK``: ComfyUI's own (frames ``[T, H, W, 3]`` 0..1, masks ``[T, H, W]`` with
   1 = hole), so video loaders and savers of any pack plug in.
 - :data:`DEPTH`: a :class:`DepthMaps` (raw depth ``[T, H, W]``, > 0, larger = farther).
+- :data:`CAMERA_PATH`: a :class:`trajcrafter_core.specs.CameraSpec` (where the camera goes, not
+  yet scheduled over a clip).
 - :data:`DEPTH_MODEL`, :data:`POINT_CLOUD`, :data:`TRAJECTORY`, :data:`MODEL`: core objects;
   :data:`CONDITIONS`: a :class:`trajcrafter_core.redirect.Conditions` (the sampler's inputs at
   the model's size).
@@ -16,7 +18,6 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import List
 
-CATEGORY = "TrajectoryCrafter"
 
 DEPTH = "TRAJCRAFTER_DEPTH"
 DEPTH_MODEL = "TRAJCRAFTER_DEPTH_MODEL"
@@ -24,6 +25,7 @@ POINT_CLOUD = "TRAJCRAFTER_POINT_CLOUD"
 TRAJECTORY = "TRAJCRAFTER_TRAJECTORY"
 MODEL = "TRAJCRAFTER_MODEL"
 CONDITIONS = "TRAJCRAFTER_CONDITIONS"
+CAMERA_PATH = "TRAJCRAFTER_CAMERA_PATH"
 
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 

@@ -1,12 +1,14 @@
-"""Load TrajectoryCrafter Model: Ref-DiT transformer + CogVideoX-Fun VAE, T5, tokenizer, scheduler."""
+"""Sampling: Load TrajectoryCrafter Model — Ref-DiT transformer + CogVideoX-Fun VAE, T5, tokenizer, scheduler."""
 
 from __future__ import annotations
 
+from trajcrafter_core.official import DTYPE_NAMES
+
 from . import bridge
-from .common import CATEGORY, MODEL, require
+from .common import MODEL, require
+from .declare import Bool, Choice, NodeDef, Out
 from .folders import choices
 
-PRECISIONS = ("bf16", "fp16", "fp32")
 MEMORY_MODES = {"full_gpu": "none", "model_offload": "model", "block_offload": "block"}
 ATTENTION = ("sdpa", "flash", "_native_flash", "_native_efficient", "sage", "xformers")
 
@@ -33,61 +35,74 @@ class TrajectoryCrafterModel:
             self.pipe.place(offload)
 
 
-class LoadTrajectoryCrafterModel:
-    """Load the TrajectoryCrafter pipeline from models/trajectorycrafter/ (or the Hub)."""
+def check_model_folders(transformer, base_model, download_missing):
+    """Before the queue runs: both folders are complete (or will be downloaded)."""
+    if download_missing:
+        return True
+    from trajcrafter_core import checkpoints
+    from trajcrafter_core.errors import TrajCrafterError
 
-    DESCRIPTION = (
-        "Loads TrajectoryCrafter: the Ref-DiT transformer (folder 'TrajectoryCrafter', from "
-        "TrajectoryCrafter/TrajectoryCrafter) and the VAE, T5 text encoder, tokenizer and scheduler "
-        "of CogVideoX-Fun (folder 'CogVideoX-Fun-V1.1-5b-InP', from alibaba-pai; its own "
-        "transformer is not needed). Folders live in ComfyUI's models/trajectorycrafter/ or any "
-        "'trajectorycrafter' path of extra_model_paths.yaml. download_missing fetches missing files "
-        "from the Hugging Face Hub (configs and safetensors only; a failed download leaves nothing "
-        "behind). memory_mode: full_gpu (fastest, ~30 GB), model_offload (each part on the GPU only "
-        "while it runs), block_offload (smallest cards; slowest). Weights are only ever read from "
-        "safetensors."
+    try:
+        checkpoints.ensure_models(bridge.model_path(base_model), bridge.model_path(transformer))
+    except TrajCrafterError as exc:
+        return f"{exc}\n(Or turn on download_missing.)"
+    return True
+
+
+def load_model(transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing):
+    require("TrajectoryCrafter model")
+    if download_missing:
+        require("Hub downloads")
+    from trajcrafter_core.errors import TrajCrafterError
+    from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
+    from trajcrafter_core.specs import ModelSpec
+
+    if memory_mode not in MEMORY_MODES:
+        raise TrajCrafterError(f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}.")
+    mode = MEMORY_MODES[memory_mode]
+    device = bridge.torch_device()
+    spec = ModelSpec(
+        base_dir=bridge.model_path(base_model), transformer_dir=bridge.model_path(transformer),
+        dtype=precision, device=str(bridge.offload_device() if mode == "none" else device), offload=mode,
+        attention=attention, vae_tiling=bool(vae_tiling), download=bool(download_missing),
     )
-    CATEGORY = CATEGORY
-    FUNCTION = "load"
-    RETURN_TYPES = (MODEL,)
-    RETURN_NAMES = ("model",)
-    OUTPUT_TOOLTIPS = ("The pipeline, for the TrajectoryCrafter Sampler.",)
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "transformer": (choices("transformer"), {"tooltip": "Folder of the TrajectoryCrafter transformer (config.json + safetensors, or crosstransformer/ inside)."}),
-                "base_model": (choices("base"), {"tooltip": "CogVideoX-Fun-V1.1-5b-InP folder: vae/, text_encoder/, tokenizer/, scheduler/."}),
-                "precision": (list(PRECISIONS), {"default": "bf16", "tooltip": "Weights and compute dtype (official: bf16)."}),
-                "memory_mode": (list(MEMORY_MODES), {"default": "model_offload", "tooltip": "full_gpu: all weights on the GPU while sampling; model_offload: one part at a time; block_offload: transformer blocks streamed (smallest VRAM)."}),
-                "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode the VAE in tiles: less VRAM, tiny seams possible (off = official)."}),
-                "attention": (list(ATTENTION), {"default": "sdpa", "tooltip": "Attention kernel: sdpa (PyTorch, official) or an installed diffusers backend (flash, sage, xformers ...)."}),
-                "download_missing": ("BOOLEAN", {"default": False, "tooltip": "Download missing files from the Hugging Face Hub into the first trajectorycrafter model folder."}),
-            }
-        }
-
-    def load(self, transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing):
-        require("TrajectoryCrafter model")
-        if download_missing:
-            require("Hub downloads")
-        from trajcrafter_core.errors import TrajCrafterError
-        from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
-        from trajcrafter_core.specs import ModelSpec
-
-        if memory_mode not in MEMORY_MODES:
-            raise TrajCrafterError(f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}.")
-        mode = MEMORY_MODES[memory_mode]
-        device = bridge.torch_device()
-        spec = ModelSpec(
-            base_dir=bridge.model_path(base_model), transformer_dir=bridge.model_path(transformer),
-            dtype=precision, device=str(bridge.offload_device() if mode == "none" else device), offload=mode,
-            attention=attention, vae_tiling=bool(vae_tiling), download=bool(download_missing),
-        )
-        bar = bridge.Progress(1)
-        pipe = TrajectoryCrafterPipeline.from_spec(spec, progress=bar.callback, cancel=bridge.cancel_requested)
-        return (TrajectoryCrafterModel(pipe, mode, device, (transformer, base_model)),)
+    bar = bridge.Progress(1)
+    pipe = TrajectoryCrafterPipeline.from_spec(spec, progress=bar.callback, cancel=bridge.cancel_requested)
+    return (TrajectoryCrafterModel(pipe, mode, device, (transformer, base_model)),)
 
 
-NODE_CLASS_MAPPINGS = {"TrajCrafterLoadModel": LoadTrajectoryCrafterModel}
-NODE_DISPLAY_NAME_MAPPINGS = {"TrajCrafterLoadModel": "Load TrajectoryCrafter Model"}
+LOAD_MODEL = NodeDef(
+    id="TrajCrafterLoadModel",
+    display_name="Load TrajectoryCrafter Model",
+    category="sampling",
+    description=(
+        "Loads TrajectoryCrafter: the Ref-DiT transformer (folder 'TrajectoryCrafter', from "
+        "TrajectoryCrafter/TrajectoryCrafter) and the VAE, T5 text encoder, tokenizer and scheduler of "
+        "CogVideoX-Fun (folder 'CogVideoX-Fun-V1.1-5b-InP', from alibaba-pai; its own transformer is not needed). "
+        "Folders live in ComfyUI's models/trajectorycrafter/ or any 'trajectorycrafter' path of "
+        "extra_model_paths.yaml. download_missing fetches missing files from the Hugging Face Hub (configs and "
+        "safetensors only; a failed download leaves nothing behind). memory_mode: full_gpu (fastest, ~30 GB), "
+        "model_offload (each part on the GPU only while it runs), block_offload (smallest cards; slowest). "
+        "Weights are only ever read from safetensors."
+    ),
+    inputs=(
+        Choice("transformer", lambda: choices("transformer"), None, "Folder of the TrajectoryCrafter transformer "
+               "(config.json + safetensors, or crosstransformer/ inside)."),
+        Choice("base_model", lambda: choices("base"), None, "CogVideoX-Fun-V1.1-5b-InP folder: vae/, text_encoder/, "
+               "tokenizer/, scheduler/."),
+        Choice("precision", list(DTYPE_NAMES), "bf16", "Weights and compute dtype (official: bf16)."),
+        Choice("memory_mode", list(MEMORY_MODES), "model_offload", "full_gpu: all weights on the GPU while sampling; "
+               "model_offload: one part at a time; block_offload: transformer blocks streamed (smallest VRAM)."),
+        Bool("vae_tiling", False, "Decode the VAE in tiles: less VRAM, tiny seams possible (off = official)."),
+        Choice("attention", list(ATTENTION), "sdpa", "Attention kernel: sdpa (PyTorch, official) or an installed "
+               "diffusers backend (flash, sage, xformers ...)."),
+        Bool("download_missing", False, "Download missing files from the Hugging Face Hub into the first "
+             "trajectorycrafter model folder."),
+    ),
+    outputs=(Out("model", MODEL, "The pipeline, for the TrajectoryCrafter Sampler."),),
+    run=load_model,
+    aliases=("trajectorycrafter", "cogvideox", "checkpoint", "model loader"),
+    validate=check_model_folders,
+)
+
+NODES = (LOAD_MODEL,)

@@ -1,9 +1,10 @@
-"""Lift Point Cloud: frames + depth + intrinsics → one point cloud per frame."""
+"""Render: Lift Point Cloud — frames + depth + intrinsics → one point cloud per frame."""
 
 from __future__ import annotations
 
 from . import bridge
-from .common import CATEGORY, DEPTH, POINT_CLOUD, DepthMaps
+from .common import DEPTH, POINT_CLOUD, DepthMaps
+from .declare import Choice, Float, NodeDef, Out, Socket
 
 INTRINSICS = ("official", "fov")
 
@@ -21,59 +22,41 @@ def match_depth_to_frames(depth: DepthMaps, frames):
                          "frames (same Load Video settings: frame cap, skip first, every nth).")
 
 
-class LiftPointCloud:
-    """Build the dynamic point cloud (one per source frame) the renderer draws from new cameras."""
+def lift_point_cloud(frames, depth, intrinsics, fov_degrees):
+    from trajcrafter_core.conventions import as_frames
+    from trajcrafter_core.errors import TrajCrafterError
+    from trajcrafter_core.pointcloud import PointCloud
+    from trajcrafter_core.redirect import source_intrinsics
 
-    DESCRIPTION = (
-        "Turns each frame and its depth into a coloured 3D point cloud (OpenCV camera axes). "
-        "Intrinsics: 'official' uses the official TrajectoryCrafter camera (focal 500 px at 1024 px "
-        "width, scaled to the frame width); 'fov' uses a horizontal field of view you give. The "
-        "depth must have one map per frame; a different map size is resized to the frames."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "lift"
-    RETURN_TYPES = (POINT_CLOUD,)
-    RETURN_NAMES = ("point_cloud",)
-    OUTPUT_TOOLTIPS = ("Frames + depth + intrinsics; points are lifted when rendering.",)
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "frames": ("IMAGE", {"tooltip": "Source video frames [frames, height, width, 3]."}),
-                "depth": (DEPTH, {"tooltip": "Depth of those frames (Estimate Depth, Depth From Image, Synthetic Scene)."}),
-                "intrinsics": (
-                    list(INTRINSICS),
-                    {"default": "official", "tooltip": "official: focal 500 px at 1024 px width (the official default); fov: from field of view."},
-                ),
-                "fov_degrees": (
-                    "FLOAT",
-                    {
-                        "default": 60.0,
-                        "min": 10.0,
-                        "max": 170.0,
-                        "step": 0.5,
-                        "tooltip": "Horizontal field of view in degrees (used when intrinsics = fov). The official camera is about 91.7.",
-                    },
-                ),
-            }
-        }
-
-    def lift(self, frames, depth, intrinsics, fov_degrees):
-        from trajcrafter_core.conventions import as_frames
-        from trajcrafter_core.errors import TrajCrafterError
-        from trajcrafter_core.pointcloud import PointCloud
-        from trajcrafter_core.redirect import source_intrinsics
-
-        if intrinsics not in INTRINSICS:
-            raise TrajCrafterError(f"intrinsics must be one of {INTRINSICS}, got {intrinsics!r}.")
-        frames = as_frames(frames, "frames").cpu()
-        d = match_depth_to_frames(depth, frames)
-        K = source_intrinsics(int(frames.shape[1]), int(frames.shape[2]),
-                              fov=fov_degrees if intrinsics == "fov" else None)
-        cloud = PointCloud(frames, d.cpu(), K)
-        return (cloud.to(bridge.intermediate_device()),)
+    if intrinsics not in INTRINSICS:
+        raise TrajCrafterError(f"intrinsics must be one of {INTRINSICS}, got {intrinsics!r}.")
+    frames = as_frames(frames, "frames").cpu()
+    d = match_depth_to_frames(depth, frames)
+    K = source_intrinsics(int(frames.shape[1]), int(frames.shape[2]), fov=fov_degrees if intrinsics == "fov" else None)
+    return (PointCloud(frames, d.cpu(), K).to(bridge.intermediate_device()),)
 
 
-NODE_CLASS_MAPPINGS = {"TrajCrafterLiftPointCloud": LiftPointCloud}
-NODE_DISPLAY_NAME_MAPPINGS = {"TrajCrafterLiftPointCloud": "Lift Point Cloud"}
+LIFT_POINT_CLOUD = NodeDef(
+    id="TrajCrafterLiftPointCloud",
+    display_name="Lift Point Cloud (TrajectoryCrafter)",
+    category="render",
+    description=(
+        "Turns each frame and its depth into a coloured 3D point cloud (OpenCV camera axes). Intrinsics: "
+        "'official' uses the official TrajectoryCrafter camera (focal 500 px at 1024 px width, scaled to the frame "
+        "width); 'fov' uses a horizontal field of view you give. The depth must have one map per frame; a "
+        "different map size is resized to the frames."
+    ),
+    inputs=(
+        Socket("frames", "IMAGE", "Source video frames [frames, height, width, 3]."),
+        Socket("depth", DEPTH, "Depth of those frames (Estimate Depth, Depth From Image, Synthetic Scene)."),
+        Choice("intrinsics", list(INTRINSICS), "official", "official: focal 500 px at 1024 px width (the official "
+               "default); fov: from field of view."),
+        Float("fov_degrees", 60.0, 10.0, 170.0, "Horizontal field of view in degrees (used when intrinsics = fov). "
+              "The official camera is about 91.7.", step=0.5),
+    ),
+    outputs=(Out("point_cloud", POINT_CLOUD, "Frames + depth + intrinsics; points are lifted when rendering."),),
+    run=lift_point_cloud,
+    aliases=("trajectorycrafter", "point cloud", "3d", "unproject"),
+)
+
+NODES = (LIFT_POINT_CLOUD,)

@@ -44,28 +44,29 @@ def _saved(path, clip):
     trajectory_io.save_trajectory_json(traj, path)
 
 
-# source -> (node widgets, CLI flags); files are written by ``make(path)``
+# source -> (camera node, its widgets, Camera Trajectory's widgets, CLI flags)
 SOURCES = {
-    "target_pose": (dict(camera="target_pose", theta=5.0, phi=-20.0, r=0.2, x=0.1, y=-0.1),
+    "target_pose": ("TrajCrafterCameraTargetPose", dict(theta=5.0, phi=-20.0, r=0.2, x=0.1, y=-0.1), {},
                     ["--target-pose", "5", "-20", "0.2", "0.1", "-0.1"]),
-    "target_pose_direct": (dict(camera="target_pose", mode="direct", direct_cut=4, theta=0.0, phi=-30.0, r=0.3,
-                                x=0.0, y=0.0), ["--target-pose", "0", "-30", "0.3", "0", "0", "--mode", "direct",
-                                                "--direct-cut", "4"]),
-    "preset_zoom": (dict(camera="preset", mode="dolly_zoom", preset="dolly_zoom", preset_amount=0.8),
+    "target_pose_direct": ("TrajCrafterCameraTargetPose", dict(theta=0.0, phi=-30.0, r=0.3, x=0.0, y=0.0),
+                           dict(mode="direct", direct_cut=4),
+                           ["--target-pose", "0", "-30", "0.3", "0", "0", "--mode", "direct", "--direct-cut", "4"]),
+    "preset_zoom": ("TrajCrafterCameraPreset", dict(preset="dolly_zoom", amount=0.8), dict(mode="dolly_zoom"),
                     ["--preset", "dolly_zoom", "--mode", "dolly_zoom", "--amount", "0.8"]),
-    "preset_anchor": (dict(camera="preset", preset="orbit_right", radius_scale=0.7, anchor=-1),
-                      ["--preset", "orbit_right", "--radius-scale", "0.7", "--anchor", "-1"]),
-    "official_txt": (dict(camera="trajectory_file", mode="dolly_zoom"), ["--mode", "dolly_zoom"]),
-    "realestate10k": (dict(camera="trajectory_file", translation_scale=2.0), ["--translation-scale", "2"]),
-    "nerfstudio": (dict(camera="trajectory_file", mode="bullet"), ["--mode", "bullet"]),
-    "saved_json": (dict(camera="trajectory_file"), []),
+    "preset_anchor": ("TrajCrafterCameraPreset", dict(preset="orbit_right", amount=1.0),
+                      dict(radius_scale=0.7, anchor=-1), ["--preset", "orbit_right", "--radius-scale", "0.7",
+                                                          "--anchor", "-1"]),
+    "official_txt": ("TrajCrafterCameraTrajectoryFile", {}, dict(mode="dolly_zoom"), ["--mode", "dolly_zoom"]),
+    "realestate10k": ("TrajCrafterImportCameraPath", dict(translation_scale=2.0), {}, ["--translation-scale", "2"]),
+    "nerfstudio": ("TrajCrafterImportCameraPath", {}, dict(mode="bullet"), ["--mode", "bullet"]),
+    "saved_json": ("TrajCrafterImportCameraPath", {}, {}, []),
 }
 
 
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_node_and_cli_make_the_same_trajectory_and_conditions(clip, tmp_path, trajectories_dir, source):
     frames, depths = clip
-    widgets, flags = SOURCES[source]
+    node, widgets, schedule, flags = SOURCES[source]
     file = None
     if source == "official_txt":
         file = trajectories_dir / "loop2.txt"
@@ -76,14 +77,16 @@ def test_node_and_cli_make_the_same_trajectory_and_conditions(clip, tmp_path, tr
     elif source == "saved_json":
         _saved(file := tmp_path / "trajectory.json", clip)
     if file is not None:
-        widgets = dict(widgets, trajectory_path=str(file))
+        key = "trajectory_path" if node == "TrajCrafterCameraTrajectoryFile" else "camera_path"
+        widgets = dict(widgets, **{key: str(file)})
         flags = flags + ["--traj-txt", str(file)]
 
     # the nodes, with their defaults
     (cloud,) = run_node("TrajCrafterLiftPointCloud", frames=frames, depth=_depth_maps(depths), intrinsics="official",
                         fov_degrees=60.0)
+    (camera_path,) = run_node(node, **dict(widget_defaults(node), **widgets))
     args = widget_defaults("TrajCrafterCameraTrajectory")
-    args.update(point_cloud=cloud, preview_size=128, **widgets)
+    args.update(point_cloud=cloud, camera_path=camera_path, preview_size=128, **schedule)
     node_traj, _ = run_node("TrajCrafterCameraTrajectory", **args)
     render_args = widget_defaults("TrajCrafterRenderViews")
     render_args.update(point_cloud=cloud, trajectory=node_traj)

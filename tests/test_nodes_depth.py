@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nodes_harness import node_module, run_node
+from nodes_harness import node_class, node_module, run_node
 from tiny_models import models_env  # noqa: F401 (fixture)
 
 errors = pytest.importorskip("trajcrafter_core.errors")
@@ -44,7 +44,7 @@ def estimate(frames, model, **kw):
 
 
 def test_folder_lists_show_official_names_first_and_found_folders(models_env):
-    spec = node_module("depth_nodes").LoadDepthModel.INPUT_TYPES()["required"]
+    spec = node_class("TrajCrafterLoadDepthModel").INPUT_TYPES()["required"]
     assert spec["depthcrafter_unet"][0][0] == "DepthCrafter"
     assert spec["svd"][0][0] == "stable-video-diffusion-img2vid-xt"
     assert "Depth-Anything-V2-Small-hf" in spec["depth_anything"][0]

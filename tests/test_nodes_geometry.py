@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from nodes_harness import node_module, run_node, widget_defaults
+from nodes_harness import node_class, node_module, run_node, widget_defaults
 
 TrajCrafterError = pytest.importorskip("trajcrafter_core.errors").TrajCrafterError
 
@@ -38,10 +38,20 @@ def input_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def trajectory(cloud, **overrides):
+SCHEDULE = {"mode", "direct_cut", "anchor", "radius_scale", "focal_end", "preview_size"}
+SOURCES = {"target_pose": "TrajCrafterCameraTargetPose", "preset": "TrajCrafterCameraPreset",
+           "trajectory_file": "TrajCrafterCameraTrajectoryFile", "import": "TrajCrafterImportCameraPath"}
+
+
+def trajectory(cloud, camera="target_pose", **widgets):
+    """A camera-source node (``camera``) with ``widgets``, scheduled by Camera Trajectory."""
+    source = SOURCES[camera]
+    args = widget_defaults(source)
+    args.update({k: v for k, v in widgets.items() if k not in SCHEDULE})
+    (path,) = run_node(source, **args)
     args = widget_defaults("TrajCrafterCameraTrajectory")
-    args.update(point_cloud=cloud, preview_size=128)
-    args.update(overrides)
+    args.update(point_cloud=cloud, camera_path=path, preview_size=128)
+    args.update({k: v for k, v in widgets.items() if k in SCHEDULE})
     return run_node("TrajCrafterCameraTrajectory", **args)
 
 
@@ -147,7 +157,7 @@ def test_dolly_zoom_ramps_the_focal_length_to_keep_the_centre_size(cloud):
 def test_preset_matches_the_core_preset(cloud):
     from trajcrafter_core.camera import orbit_radius, preset_trajectory
 
-    traj, _ = trajectory(cloud, camera="preset", preset="pan_right", preset_amount=0.5)
+    traj, _ = trajectory(cloud, camera="preset", preset="pan_right", amount=0.5)
     expected = preset_trajectory("pan_right", T, orbit_radius(cloud.depths[0]), amount=0.5)
     assert torch.allclose(traj.transforms, expected)
 
@@ -156,8 +166,9 @@ def test_official_txt_trajectory_file(cloud, input_dir, trajectories_dir):
     from trajcrafter_core.camera import orbit_radius, txt_trajectory
 
     (input_dir / "loop1.txt").write_text((trajectories_dir / "loop1.txt").read_text())
-    node = node_module("camera_nodes").CameraTrajectory
+    node = node_class("TrajCrafterCameraTrajectoryFile")
     assert "loop1.txt" in node.INPUT_TYPES()["required"]["trajectory_file"][0]
+    assert node.VALIDATE_INPUTS(trajectory_file="loop1.txt") is True  # checked before the queue runs
     traj, _ = trajectory(cloud, camera="trajectory_file", trajectory_file="loop1.txt")
     expected = txt_trajectory(trajectories_dir / "loop1.txt", T, orbit_radius(cloud.depths[0]))
     assert torch.allclose(traj.transforms, expected)
@@ -166,7 +177,7 @@ def test_official_txt_trajectory_file(cloud, input_dir, trajectories_dir):
 def test_bundled_example_trajectories_are_listed_and_read(cloud, input_dir):
     from trajcrafter_core.camera import orbit_radius, txt_trajectory
 
-    options = node_module("camera_nodes").CameraTrajectory.INPUT_TYPES()["required"]["trajectory_file"][0]
+    options = node_class("TrajCrafterCameraTrajectoryFile").INPUT_TYPES()["required"]["trajectory_file"][0]
     assert options[0] == "none" and "swing.txt [example]" in options
     traj, _ = trajectory(cloud, camera="trajectory_file", trajectory_file="swing.txt [example]")
     folder = node_module("camera_nodes").EXAMPLES_DIR
@@ -182,26 +193,39 @@ def test_realestate10k_and_nerfstudio_files(cloud, input_dir):
     for i, tx in enumerate([0.0, -0.25, -0.5]):
         rows.append(f"{i * 100000} 0.5 0.888 0.5 0.5 0 0 1 0 0 {tx} 0 1 0 0 0 0 1 0")
     (input_dir / "re10k.txt").write_text("\n".join(rows) + "\n")
-    traj, _ = trajectory(cloud, camera="trajectory_file", trajectory_file="re10k.txt")
+    traj, _ = trajectory(cloud, camera="import", camera_file="re10k.txt")
     assert torch.allclose(traj.transforms[-1, :3, 3], torch.tensor([-0.5, 0.0, 0.0]), atol=1e-5)
     # nerfstudio: OpenGL camera-to-world, camera moves 1 unit forward (-z in OpenGL)
     cams = [{"camera_to_world": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, -z, 0, 0, 0, 1], "fov": 50} for z in (0.0, 0.5, 1.0)]
     (input_dir / "path.json").write_text(json.dumps({"render_height": H, "render_width": W, "camera_type": "perspective", "camera_path": cams}))
-    traj, _ = trajectory(cloud, camera="trajectory_file", trajectory_file="none", trajectory_path="path.json")
+    traj, _ = trajectory(cloud, camera="import", camera_file="none", camera_path="path.json")
     assert torch.allclose(traj.transforms[-1, :3, 3], torch.tensor([0.0, 0.0, -1.0]), atol=1e-5)
     assert traj.K_dst[0, 1, 1] == pytest.approx(0.5 * H / math.tan(math.radians(25)), rel=1e-4)
 
 
 def test_trajectory_file_errors_name_the_problem(cloud, input_dir):
-    with pytest.raises(TrajCrafterError, match="no file is chosen"):
+    with pytest.raises(TrajCrafterError, match="no trajectory file is chosen"):
         trajectory(cloud, camera="trajectory_file")
     with pytest.raises(TrajCrafterError, match="does not exist"):
         trajectory(cloud, camera="trajectory_file", trajectory_file="gone.txt")
     (input_dir / "bad.txt").write_text("1 2 3\nfour five\n7 8\n")
     with pytest.raises(TrajCrafterError, match="numbers only"):
         trajectory(cloud, camera="trajectory_file", trajectory_file="bad.txt")
+    assert "numbers only" in node_class("TrajCrafterCameraTrajectoryFile").VALIDATE_INPUTS(trajectory_file="bad.txt")
     with pytest.raises(TrajCrafterError, match="outside ComfyUI's folder"):
         trajectory(cloud, camera="trajectory_file", trajectory_path="../../etc/passwd.txt")
+    (input_dir / "folder.txt").mkdir()
+    with pytest.raises(TrajCrafterError, match="trajectory file 'folder.txt' is a folder"):
+        trajectory(cloud, camera="trajectory_file", trajectory_file="folder.txt")
+    # numbers read from a file get the sliders' ranges: r >= 5 used to render NaN
+    (input_dir / "far.txt").write_text("0 10\n0 -20\n0 5\n")
+    with pytest.raises(TrajCrafterError, match=r"far.txt, line 3 \(r\): 5 is outside the official range ±0.6"):
+        trajectory(cloud, camera="trajectory_file", trajectory_file="far.txt")
+    # each file node reads its own kind
+    (input_dir / "re10k.txt").write_text("0 0.5 0.9 0.5 0.5 0 0 1 0 0 0 0 1 0 0 0 0 1 0\n"
+                                         "1 0.5 0.9 0.5 0.5 0 0 1 0 0 -0.1 0 1 0 0 0 0 1 0\n")
+    with pytest.raises(TrajCrafterError, match="load it with Import Camera Path"):
+        trajectory(cloud, camera="trajectory_file", trajectory_file="re10k.txt")
 
 
 def test_preview_draws_source_and_path_cameras(cloud):
@@ -250,3 +274,37 @@ def test_render_can_be_interrupted(cloud):
     # the flag is consumed: the next run works
     renders, _, _ = render_views(cloud, traj, render_mode="official", clean_holes=False)
     assert renders.shape[0] == T
+
+
+def test_nodes_show_their_previews_in_themselves(cloud):
+    bridge = node_module("bridge")
+    traj, _ = trajectory(cloud, phi=-30.0)
+    for node, args in (("TrajCrafterRenderViews", dict(point_cloud=cloud, trajectory=traj, render_mode="official",
+                                                       clean_holes=True, size_policy="official")),
+                       ("TrajCrafterCameraTrajectory", dict(widget_defaults("TrajCrafterCameraTrajectory"),
+                                                            point_cloud=cloud, camera_path=run_node(
+                                                                "TrajCrafterCameraPreset", preset="orbit_left",
+                                                                amount=1.0)[0]))):
+        out = node_class(node)().run(**args)
+        images = out["ui"]["images"]
+        assert len(out["result"]) == len(node_class(node).RETURN_TYPES)
+        assert 1 <= len(images) <= 4 and all(i["type"] == "temp" for i in images)
+        from PIL import Image
+
+        for entry in images:
+            with Image.open(f"{bridge.temp_directory()}/{entry['filename']}") as im:
+                assert im.size[0] >= 64 and im.mode == "RGB"
+
+
+def test_synthetic_scene_reports_each_frame_and_can_be_cancelled():
+    bridge = node_module("bridge")
+    seen = []
+    bridge.Progress.listeners.append(lambda done, total: seen.append((done, total)))
+    try:
+        run_node("TrajCrafterSyntheticScene", scene_seed=1, num_frames=3, width=1024, height=576, spheres=1, boxes=1)
+        assert seen == [(1, 3), (2, 3), (3, 3)]
+        bridge.Progress.listeners.append(lambda done, total: bridge.request_interrupt() if done == 1 else None)
+        with pytest.raises(bridge.Interrupted):
+            run_node("TrajCrafterSyntheticScene", scene_seed=1, num_frames=3, width=1024, height=576, spheres=1, boxes=1)
+    finally:
+        bridge.Progress.listeners.clear()

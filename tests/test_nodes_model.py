@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from nodes_harness import node_module, run_node
+from nodes_harness import node_class, node_module, run_node
 from tiny_models import models_env  # noqa: F401 (fixture)
 
 errors = pytest.importorskip("trajcrafter_core.errors")
@@ -77,7 +77,7 @@ def model(models_root):
 
 
 def test_model_folders_are_listed_with_official_names_first(models_env):
-    spec = node_module("model_nodes").LoadTrajectoryCrafterModel.INPUT_TYPES()["required"]
+    spec = node_class("TrajCrafterLoadModel").INPUT_TYPES()["required"]
     assert spec["transformer"][0] == ["TrajectoryCrafter"]  # the base folder is not offered as a transformer
     assert spec["base_model"][0] == ["CogVideoX-Fun-V1.1-5b-InP"]
 
@@ -176,7 +176,7 @@ def test_bad_inputs_give_our_message(model, inputs, case):
 
 
 def test_other_frame_counts_and_sizes_are_padded_and_trimmed_back_with_a_log_line(model, inputs, caplog):
-    assert "padded" in node_module("sampler_nodes").TrajectoryCrafterSampler.DESCRIPTION
+    assert "padded" in node_class("TrajCrafterSampler").DESCRIPTION
     clip = tuple(x[:8, :, :24] for x in inputs)  # 8 frames (not 8m+1), width 24 (not a multiple of 16)
     with caplog.at_level("WARNING"):
         out = sample(model, clip)

@@ -12,17 +12,21 @@ import pytest
 
 from nodes_harness import PACK, REPO, load_pack
 
-EXPECTED_DISPLAY_NAMES = {
-    "TrajCrafterLoadVideo": "Load Video",
-    "TrajCrafterSyntheticScene": "Synthetic Scene",
-    "TrajCrafterLiftPointCloud": "Lift Point Cloud",
-    "TrajCrafterCameraTrajectory": "Camera Trajectory",
-    "TrajCrafterRenderViews": "Render Views",
-    "TrajCrafterLoadDepthModel": "Load Depth Model",
-    "TrajCrafterEstimateDepth": "Estimate Depth",
-    "TrajCrafterDepthFromImage": "Depth From Image",
-    "TrajCrafterLoadModel": "Load TrajectoryCrafter Model",
-    "TrajCrafterSampler": "TrajectoryCrafter Sampler",
+EXPECTED_NODES = {  # id -> category; ids are what workflows save and never change
+    "TrajCrafterLoadVideo": "input",
+    "TrajCrafterSyntheticScene": "input",
+    "TrajCrafterLoadDepthModel": "depth",
+    "TrajCrafterEstimateDepth": "depth",
+    "TrajCrafterDepthFromImage": "depth",
+    "TrajCrafterCameraTargetPose": "camera",
+    "TrajCrafterCameraPreset": "camera",
+    "TrajCrafterCameraTrajectoryFile": "camera",
+    "TrajCrafterImportCameraPath": "camera",
+    "TrajCrafterCameraTrajectory": "camera",
+    "TrajCrafterLiftPointCloud": "render",
+    "TrajCrafterRenderViews": "render",
+    "TrajCrafterLoadModel": "sampling",
+    "TrajCrafterSampler": "sampling",
 }
 
 
@@ -31,33 +35,43 @@ def pack():
     return load_pack()
 
 
+@pytest.fixture(scope="module")
+def definitions(pack):
+    from importlib import import_module
+
+    return import_module(f"{PACK}.nodes").NODE_DEFS
+
+
 def test_every_node_module_imports(pack):
     from importlib import import_module
 
     assert import_module(f"{PACK}.nodes").DISABLED_MODULES == {}
 
 
-def test_registry_and_display_names(pack):
-    assert set(pack.NODE_CLASS_MAPPINGS) == set(pack.NODE_DISPLAY_NAME_MAPPINGS)
+def test_registry_categories_and_display_names(pack, definitions):
+    assert set(pack.NODE_CLASS_MAPPINGS) == set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(EXPECTED_NODES)
+    core = json.loads((REPO / "tests" / "data" / "core_object_info.json").read_text())
+    core_names = {info.get("display_name") for info in core.values()} | set(core)
     for name, display in pack.NODE_DISPLAY_NAME_MAPPINGS.items():
-        assert EXPECTED_DISPLAY_NAMES.get(name) == display, name
-    assert {"TrajCrafterLoadVideo", "TrajCrafterCameraTrajectory", "TrajCrafterRenderViews"} <= set(pack.NODE_CLASS_MAPPINGS)
+        # the editor's search matches ids and display names: "trajectorycrafter" finds every node
+        assert "trajectorycrafter" in display.lower(), name
+        assert display not in core_names, f"{display} collides with a core node"
+        assert pack.NODE_CLASS_MAPPINGS[name].CATEGORY == f"TrajectoryCrafter/{EXPECTED_NODES[name]}"
+        assert "trajectorycrafter" in definitions[name].aliases
+    assert len(set(pack.NODE_DISPLAY_NAME_MAPPINGS.values())) == len(EXPECTED_NODES)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_DISPLAY_NAMES))
-def test_node_definition_is_complete(pack, name):
-    if name not in pack.NODE_CLASS_MAPPINGS:
-        pytest.skip(f"{name} not registered")
-    cls = pack.NODE_CLASS_MAPPINGS[name]
-    assert cls.CATEGORY == "TrajectoryCrafter"
+@pytest.mark.parametrize("name", sorted(EXPECTED_NODES))
+def test_node_definition_is_complete(pack, definitions, name):
+    cls, d = pack.NODE_CLASS_MAPPINGS[name], definitions[name]
     assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 60
     inputs = cls.INPUT_TYPES()
     json.dumps(inputs)  # /object_info must serialise
-    params = inspect.signature(getattr(cls, cls.FUNCTION)).parameters
+    params = inspect.signature(d.run).parameters
     for section in ("required", "optional"):
         for input_name, spec in inputs.get(section, {}).items():
             assert len(spec) == 2 and spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
-            assert input_name in params, f"{name}.{cls.FUNCTION} does not take {input_name}"
+            assert input_name in params, f"{name}'s run function does not take {input_name}"
             if section == "optional":
                 assert params[input_name].default is not inspect.Parameter.empty
             options = spec[1]
@@ -65,10 +79,14 @@ def test_node_definition_is_complete(pack, name):
                 assert options["min"] <= options["default"] <= options["max"], (name, input_name)
             if isinstance(spec[0], list) and "default" in options:
                 assert options["default"] in spec[0], (name, input_name)
-    required = {n for n, p in params.items() if p.default is inspect.Parameter.empty and n != "self"}
+    required = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
     assert required <= set(inputs["required"]), f"{name} needs {required - set(inputs['required'])}"
     n_out = len(cls.RETURN_TYPES)
-    assert len(cls.RETURN_NAMES) == n_out and len(cls.OUTPUT_TOOLTIPS) == n_out
+    assert len(cls.RETURN_NAMES) == n_out == len(cls.OUTPUT_TOOLTIPS) == len(d.outputs)
+    if d.validate is not None:  # ComfyUI passes the widget values the validator names, by name
+        names = inspect.getfullargspec(cls.VALIDATE_INPUTS).args[1:]
+        assert names == list(inspect.signature(d.validate).parameters)
+        assert set(names) <= {i.name for i in d.inputs if i.is_widget}
 
 
 def test_importing_the_pack_is_cheap_and_touches_no_gpu():
@@ -143,4 +161,4 @@ def test_missing_packages_are_logged_when_the_pack_loads():
     assert out.returncode == 0, out.stderr
     assert "depth models disabled, missing Python package(s): diffusers" in out.stdout
     assert "TrajectoryCrafter model disabled, missing Python package(s): diffusers, protobuf" in out.stdout
-    assert "NODES 10" in out.stdout  # nodes stay registered; they explain what to install when run
+    assert f"NODES {len(EXPECTED_NODES)}" in out.stdout  # nodes stay registered; they explain what to install when run

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from nodes_harness import node_module, run_node
+from nodes_harness import node_class, run_node
 
 TrajCrafterError = pytest.importorskip("trajcrafter_core.errors").TrajCrafterError
 
@@ -33,9 +33,10 @@ def gradient_video(input_dir):
 
 
 def test_load_video_selects_frames_and_reports_info(gradient_video):
-    frames, fps, count, info = run_node(
+    frames, fps, count, info, audio = run_node(
         "TrajCrafterLoadVideo", video=gradient_video, frame_cap=3, skip_first=2, every_nth=3, max_size=0
     )
+    assert audio is None  # the clip has no sound
     assert frames.shape == (3, 48, 64, 3) and frames.dtype == torch.float32
     assert count == 3 and fps == pytest.approx(4.0)
     # frames 2, 5, 8 of the ramp: red = t / 9 (lossless encode, limited-range rounding)
@@ -49,20 +50,59 @@ def test_load_video_selects_frames_and_reports_info(gradient_video):
 
 def test_load_video_real_clip_is_resized_keeping_aspect(input_dir, media_dir):
     shutil.copy(media_dir / "p7.mp4", input_dir / "p7.mp4")
-    frames, fps, count, _ = run_node(
-        "TrajCrafterLoadVideo", video="p7.mp4", frame_cap=5, skip_first=0, every_nth=2, max_size=160
+    frames, fps, count, _, audio = run_node(
+        "TrajCrafterLoadVideo", video="p7.mp4", frame_cap=5, skip_first=4, every_nth=2, max_size=160
     )
     assert frames.shape == (5, 96, 160, 3)  # 1296x720 -> long side 160, short 88.9 -> 96 (mult. of 16)
     assert fps == pytest.approx(12.0) and count == 5
     assert 0.05 < float(frames.mean()) < 0.95
+    # the sound of source frames 4..13 (5 frames at 12 fps = 10/24 s) as ComfyUI's AUDIO
+    from trajcrafter_core.audio import read_audio
+
+    assert audio["sample_rate"] == 48000 and audio["waveform"].shape[:2] == (1, 2)
+    assert audio["waveform"].shape[2] == pytest.approx(48000 * 10 / 24, abs=48)
+    whole = read_audio(media_dir / "p7.mp4")
+    start = round(4 / 24 * 48000)
+    assert torch.allclose(audio["waveform"][0], torch.from_numpy(whole.samples[:, start:start + audio["waveform"].shape[2]]))
 
 
 def test_upload_combo_lists_videos_of_the_input_folder(gradient_video, input_dir):
     (input_dir / "sub").mkdir()
     (input_dir / "sub" / "b.webm").write_bytes(b"x")
     (input_dir / "notes.txt").write_text("x")
-    spec = node_module("video_nodes").LoadVideo.INPUT_TYPES()["required"]["video"]
-    assert spec[0] == ["ramp.mp4", "sub/b.webm"] and spec[1]["video_upload"] is True
+    spec = node_class("TrajCrafterLoadVideo").INPUT_TYPES()["required"]["video"]
+    assert spec[0] == ["example.mp4 [example]", "example_depth.mp4 [example]", "ramp.mp4", "sub/b.webm"]
+    assert spec[1]["video_upload"] is True
+
+
+def test_the_bundled_example_clip_loads_on_a_fresh_install(input_dir):
+    frames, fps, count, info, audio = run_node("TrajCrafterLoadVideo", video="example.mp4 [example]", frame_cap=9,
+                                               skip_first=0, every_nth=1, max_size=0)
+    assert frames.shape == (9, 288, 512, 3) and json.loads(info)["file"] == "example.mp4"
+
+
+def test_missing_files_are_found_before_the_queue_runs(gradient_video, input_dir):
+    cls = node_class("TrajCrafterLoadVideo")
+    assert cls.VALIDATE_INPUTS(video=gradient_video) is True
+    assert "does not exist" in cls.VALIDATE_INPUTS(video="gone.mp4")
+    assert cls.VALIDATE_INPUTS(video="gone.mp4", path=gradient_video) is True  # the path wins
+
+
+def test_files_outside_comfyui_folders_reveal_nothing(input_dir, tmp_path):
+    """Whoever can queue a prompt must not learn whether a file elsewhere exists, its size or kind."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "notes.mp4").write_bytes(b"secret " * 1000)
+    messages = set()
+    for path in (outside / "notes.mp4", outside / "missing.mp4", outside):
+        with pytest.raises(TrajCrafterError) as err:
+            run_node("TrajCrafterLoadVideo", video="x.mp4", frame_cap=1, skip_first=0, every_nth=1, max_size=0,
+                     path=str(path))
+        messages.add(str(err.value).replace(str(path), "<path>"))
+        # checking before the queue would tell too: such paths are left to the run
+        assert node_class("TrajCrafterLoadVideo").VALIDATE_INPUTS(video="x.mp4", path=str(path)) is True
+    (message,) = messages  # the same words whatever is there
+    assert "7000" not in message and "bytes" not in message and "exist" not in message
 
 
 def test_path_input_overrides_the_combo_and_absolute_paths_are_allowed(gradient_video, input_dir, tmp_path):
@@ -99,7 +139,7 @@ def test_wrong_file_type_and_missing_file_give_our_message(input_dir):
 
 
 def test_is_changed_follows_the_file(gradient_video, input_dir):
-    cls = node_module("video_nodes").LoadVideo
+    cls = node_class("TrajCrafterLoadVideo")
     first = cls.IS_CHANGED(gradient_video)
     assert first == cls.IS_CHANGED(gradient_video)
     import os

@@ -82,8 +82,9 @@ def _node_of(workflow, node_type):
 
 def test_checker_catches_wrong_widget_values(object_info):
     wf = copy.deepcopy(ALL["render_only_synthetic"])
+    pose = _node_of(wf, "TrajCrafterCameraTargetPose")
     traj = _node_of(wf, "TrajCrafterCameraTrajectory")
-    traj["widgets_values"][2] = 75.0  # theta beyond the official ±60
+    pose["widgets_values"][0] = 75.0  # theta beyond the official ±60
     traj["widgets_values"][0] = "sideways"  # no such mode
     errors = check_workflow(wf, object_info)
     assert any("theta = 75.0 above max 60.0" in e for e in errors)

@@ -73,7 +73,7 @@ def offline_object_info(pack) -> dict:
 # ------------------------------------------------------------------------------- widgets
 
 
-def _combo_options(spec) -> Optional[list]:
+def combo_options(spec) -> Optional[list]:
     kind = spec[0]
     if isinstance(kind, list):
         return kind
@@ -93,7 +93,7 @@ def widget_slots(info: dict) -> List[Tuple[str, str, list]]:
         for name in info.get("input_order", {}).get(section, list(specs)):
             spec = specs[name]
             opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            is_combo = _combo_options(spec) is not None
+            is_combo = combo_options(spec) is not None
             if not (is_combo or spec[0] in WIDGET_TYPES):
                 continue
             if opts.get("forceInput") or opts.get("rawLink"):
@@ -114,7 +114,7 @@ def socket_inputs(info: dict) -> List[Tuple[str, str, bool]]:
         for name in info.get("input_order", {}).get(section, list(specs)):
             spec = specs[name]
             opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            if _combo_options(spec) is None and (spec[0] not in WIDGET_TYPES or opts.get("forceInput")):
+            if combo_options(spec) is None and (spec[0] not in WIDGET_TYPES or opts.get("forceInput")):
                 out.append((name, spec[0], section == "required"))
     return out
 
@@ -122,7 +122,7 @@ def socket_inputs(info: dict) -> List[Tuple[str, str, bool]]:
 def _check_value(where: str, name: str, spec, value) -> List[str]:
     kind = spec[0]
     opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    options = _combo_options(spec)
+    options = combo_options(spec)
     if options is not None:
         if any(opts.get(flag) for flag in DYNAMIC_COMBOS):
             return [] if isinstance(value, str) else [f"{where}: {name} = {value!r} is not a file name"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import TrajCrafterError
 
-__all__ = ["Audio", "read_audio", "add_audio_stream", "mux_audio", "AAC_FRAME"]
+__all__ = ["Audio", "read_audio", "clip_audio", "add_audio_stream", "mux_audio", "AAC_FRAME"]
 
 AAC_FRAME = 1024  # samples per AAC frame
 
@@ -75,6 +75,18 @@ def read_audio(path, start: float = 0.0, end: Optional[float] = None) -> Optiona
     if samples.shape[1] == 0:
         return None
     return Audio(samples, rate, layout)
+
+
+def clip_audio(clip, count: Optional[int] = None) -> Optional[Audio]:
+    """The source sound of the first ``count`` selected frames of a
+    :class:`~trajcrafter_core.video.VideoClip` (all of them by default): from the first selected
+    frame to one frame step after the last, so it lasts as long as the frames play at
+    ``clip.fps``. None when the file has no audio or nothing is selected."""
+    indices = list(clip.frame_indices)[: count if count is not None else None]
+    if not indices or not clip.path:
+        return None
+    step = max(1, round(clip.source_fps / clip.fps))
+    return read_audio(clip.path, indices[0] / clip.source_fps, (indices[-1] + step) / clip.source_fps)
 
 
 def add_audio_stream(container, audio: Audio):

@@ -235,18 +235,15 @@ def _conditions(args, camera: CameraSpec, frames, depths, sample_size=None):
             num_reference_frames=getattr(args, "reference_frames", 10), progress=update)
 
 
-def _audio(args, clip, conditions):
+def _audio(clip, conditions):
     """The source audio of the frames the output keeps, where the mode keeps the source timing."""
-    from .audio import read_audio
+    from .audio import clip_audio
 
-    if conditions.mode not in AUDIO_MODES or not clip.frame_indices:
-        return None
     kept = conditions.kept(clip.frames, source=True).shape[0]
-    if kept < 1:
+    if conditions.mode not in AUDIO_MODES or kept < 1:
         return None
-    first, last = clip.frame_indices[0], clip.frame_indices[kept - 1]
     try:
-        return read_audio(args.video, first / clip.source_fps, (last + args.every_nth) / clip.source_fps)
+        return clip_audio(clip, kept)
     except TrajCrafterError:
         return None  # a clip whose sound cannot be decoded still gets its video
 
@@ -335,7 +332,7 @@ def cmd_render(args) -> dict:
     clip = _read_clip(args)
     depths = _depth(args, depth, clip)
     conditions = _conditions(args, camera, clip.frames, depths)
-    written = write_outputs(out, conditions, clip.fps, audio=_audio(args, clip, conditions))
+    written = write_outputs(out, conditions, clip.fps, audio=_audio(clip, conditions))
     return _summary("render", conditions, started, outputs=written)
 
 
@@ -368,7 +365,7 @@ def cmd_generate(args) -> dict:
                                    num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed,
                                    callback=lambda done, total, _latents: update(done, total), notes=notes)
     written = write_outputs(out, conditions, clip.fps, extra={"generated": conditions.kept(result)},
-                            audio=_audio(args, clip, conditions))
+                            audio=_audio(clip, conditions))
     return _summary("generate", conditions, started, steps=args.steps, notes=conditions.notes + notes,
                     outputs=written)
 

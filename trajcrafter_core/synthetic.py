@@ -35,6 +35,7 @@ import torch
 
 from .conventions import as_intrinsics, check_finite
 from .errors import TrajCrafterError
+from .progress import ProgressFn
 
 __all__ = [
     "Sphere",
@@ -242,6 +243,7 @@ class SyntheticScene:
         times: Union[float, Sequence[float], torch.Tensor] = 0.0,
         device: Optional[Union[str, torch.device]] = None,
         return_ids: bool = False,
+        progress: Optional[ProgressFn] = None,
     ):
         """Render ``T`` frames: ``rgb float32 [T, H, W, 3]`` in 0..1 and ``depth float32 [T, H, W]``.
 
@@ -249,6 +251,7 @@ class SyntheticScene:
         pixels; ``times``: a number or ``[T]``. Any of the three may be given once for all
         frames. ``device``: where to compute (default: ``w2c``'s device); results stay there.
         With ``return_ids`` also ``ids int64 [T, H, W]`` (see :data:`SURFACE_NAMES`).
+        ``progress(done, total)`` after each group of frames (one frame at 576x1024 and above).
         """
         height, width = _check_size(height, width)
         dev = torch.device(device) if device is not None else (
@@ -268,6 +271,8 @@ class SyntheticScene:
             rgb[sl], depth[sl] = c, d
             if ids is not None:
                 ids[sl] = i
+            if progress is not None:
+                progress(min(start + per_chunk, count), count)
         return (rgb, depth, ids) if return_ids else (rgb, depth)
 
     def _check_cameras_inside(self, w2c: torch.Tensor) -> None:
@@ -485,6 +490,7 @@ def example_clip(
     seed: int = 0,
     device: Optional[Union[str, torch.device]] = None,
     scene: Optional[SyntheticScene] = None,
+    progress: Optional[ProgressFn] = None,
 ) -> Dict[str, object]:
     """The bundled example: a static camera at the origin watching the objects move.
 
@@ -503,7 +509,7 @@ def example_clip(
     K = official_intrinsics(int(width), int(height))
     w2c = torch.eye(4).expand(int(num_frames), 4, 4).contiguous()
     times = torch.linspace(0.0, 1.0, int(num_frames))
-    rgb, depth = scene.render(w2c, K, height, width, times, device=device)
+    rgb, depth = scene.render(w2c, K, height, width, times, device=device, progress=progress)
     return dict(frames=rgb.cpu(), depths=depth.cpu(), K=K, w2c=w2c, times=times, scene=scene, fps=8.0)
 
 

@@ -37,10 +37,11 @@ def small_working_prompt(tag: int):
     return {
         "1": synthetic_node(num_frames=3, width=96, height=64),
         "2": {"class_type": "TrajCrafterLiftPointCloud", "inputs": {"frames": ["1", 0], "depth": ["1", 1], "intrinsics": "official", "fov_degrees": 60.0}},
+        "6": {"class_type": "TrajCrafterCameraTargetPose", "inputs": {
+            "theta": float(tag % 10), "phi": -20.0, "r": 0.2, "x": 0.0, "y": 0.0}},
         "3": {"class_type": "TrajCrafterCameraTrajectory", "inputs": {
-            "point_cloud": ["2", 0], "mode": "gradual", "camera": "target_pose", "theta": float(tag % 10), "phi": -20.0, "r": 0.2,
-            "x": 0.0, "y": 0.0, "preset": "orbit_left", "preset_amount": 1.0, "trajectory_file": "none", "radius_scale": 1.0,
-            "direct_cut": 20, "trajectory_path": "", "translation_scale": 1.0, "preview_size": 128}},
+            "point_cloud": ["2", 0], "camera_path": ["6", 0], "mode": "gradual", "direct_cut": 20, "anchor": 0,
+            "radius_scale": 1.0, "preview_size": 128}},
         "4": {"class_type": "TrajCrafterRenderViews", "inputs": {"point_cloud": ["2", 0], "trajectory": ["3", 0], "render_mode": "official", "clean_holes": True, "size_policy": "keep_aspect"}},
         "5": preview_node("4", 3),
     }

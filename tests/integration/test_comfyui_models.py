@@ -3,6 +3,7 @@ Cancel during sampling, and model-folder errors that must reach the user as our 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -69,9 +70,14 @@ def test_cancel_during_sampling_stops_cleanly_and_the_next_run_works(comfy):
 
 @pytest.mark.parametrize("case", ["missing_files", "wrong_checkpoint", "direct_cut_too_long"])
 def test_model_problems_reach_the_user_as_our_message(comfy, case):
-    if case == "missing_files":
-        prompt = full_prompt(comfy, base_model="CogVideoX-Fun-incomplete")
-        fragments = ("CogVideoX-Fun-incomplete", "vae/diffusion_pytorch_model", "missing")
+    if case == "missing_files":  # found before the queue runs: /prompt refuses it with our message
+        status, body = comfy.queue(full_prompt(comfy, base_model="CogVideoX-Fun-incomplete"))
+        details = json.dumps(body.get("node_errors", {}))
+        assert status == 400 and "custom_validation_failed" in details, body
+        for fragment in ("CogVideoX-Fun-incomplete", "vae/diffusion_pytorch_model", "missing", "download_missing"):
+            assert fragment in details
+        assert comfy.alive()
+        return
     elif case == "wrong_checkpoint":
         prompt = full_prompt(comfy, transformer="TrajectoryCrafter-wrong")
         fragments = ("TrajectoryCrafter-wrong",)

@@ -3,6 +3,7 @@ inputs that must come back as a ComfyUI error carrying our message while the ser
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -28,30 +29,48 @@ def test_render_only_workflow_runs_end_to_end(comfy):
 
 @pytest.mark.parametrize(
     "case",
-    ["wrong_file_type", "missing_file", "path_outside_input", "depth_frame_mismatch", "bad_trajectory_file"],
+    ["wrong_file_type", "missing_file", "path_outside_input", "private_path", "depth_frame_mismatch",
+     "bad_trajectory_file", "trajectory_out_of_range"],
 )
-def test_bad_input_is_reported_with_our_message_and_the_next_prompt_works(comfy, case):
+def test_bad_input_is_reported_with_our_message_and_the_next_prompt_works(comfy, tmp_path, case):
+    refused_early = case in ("missing_file", "path_outside_input", "bad_trajectory_file", "trajectory_out_of_range")
     if case == "wrong_file_type":
         prompt = {"1": load_video_node(video="not_a_video.mp4"), "2": preview_node("1")}
         fragments = ("not_a_video.mp4",)
-    elif case == "missing_file":
+    elif case == "missing_file":  # found before the queue runs
         prompt = {"1": load_video_node(video="clip.mp4", path="nowhere/missing.mp4"), "2": preview_node("1")}
         fragments = ("missing.mp4", "does not exist")
     elif case == "path_outside_input":
         prompt = {"1": load_video_node(path="../comfyui.log"), "2": preview_node("1")}
         fragments = ("outside ComfyUI's folder",)
+    elif case == "private_path":  # outside ComfyUI's folders: one message, whatever is there
+        (tmp_path / "notes.mp4").write_bytes(b"secret " * 100)
+        prompt = {"1": load_video_node(path=str(tmp_path / "notes.mp4")), "2": preview_node("1")}
+        fragments = ("cannot be used: it is outside ComfyUI's input, output and temp folders",)
     elif case == "depth_frame_mismatch":
         prompt = small_working_prompt(0)
         prompt["0"] = load_video_node(frame_cap=4)
         prompt["2"]["inputs"]["frames"] = ["0", 0]
-        fragments = ("depth has 3 frame(s) but frames has 4",)
+        fragments = ("depth has 3 depth map(s) but the clip has 4 frames",)
     else:
         prompt = small_working_prompt(0)
-        prompt["3"]["inputs"].update(camera="trajectory_file", trajectory_path="not_a_video.mp4")
-        fragments = ("trajectory file", "not_a_video.mp4")
-    entry = comfy.run(prompt, timeout=300)
-    err = assert_our_error(entry, *fragments)
-    assert "Traceback" not in err["exception_message"]
+        prompt["6"] = {"class_type": "TrajCrafterCameraTrajectoryFile", "inputs": {
+            "trajectory_file": "none", "trajectory_path": "not_a_video.mp4" if case == "bad_trajectory_file" else "far.txt"}}
+        (comfy.base / "input" / "far.txt").write_text("0 10\n0 -20\n0 5\n")  # r = 5 rendered NaN before
+        fragments = (("trajectory file", "not_a_video.mp4") if case == "bad_trajectory_file"
+                     else ("far.txt, line 3 (r): 5 is outside the official range",))
+    if refused_early:
+        status, body = comfy.queue(prompt)
+        details = json.dumps(body.get("node_errors", {}))
+        assert status == 400 and "custom_validation_failed" in details, body
+        for fragment in fragments:
+            assert fragment in details, details
+    else:
+        entry = comfy.run(prompt, timeout=300)
+        err = assert_our_error(entry, *fragments)
+        assert "Traceback" not in err["exception_message"]
+        if case == "private_path":
+            assert "700" not in err["exception_message"] and "bytes" not in err["exception_message"]
     assert comfy.alive()
     ok = comfy.run(small_working_prompt(hash(case)), timeout=300)
     assert ok["status"]["status_str"] == "success", ok["status"]

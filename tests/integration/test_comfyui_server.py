@@ -8,7 +8,7 @@ import re
 import pytest
 
 from nodes_harness import load_pack
-from workflow_tools import CORE_SNAPSHOT, check_workflow, load_workflows, pack_object_info
+from workflow_tools import CORE_SNAPSHOT, check_workflow, combo_options, load_workflows, pack_object_info
 
 
 def test_server_starts_with_the_pack_and_logs_no_import_failure(comfy):
@@ -40,10 +40,19 @@ def test_object_info_lists_every_node_with_our_schema(comfy):
 
 
 def _strip_file_lists(inputs):
+    """Inputs in V1 form (a V3 server writes combos as ``["COMBO", {"options": [...]}]``), with
+    the lists of files and folders (they depend on the server's folders) replaced by a marker."""
     out = json.loads(json.dumps(inputs))
     for section in out.values():
         for name, spec in section.items():
-            if isinstance(spec[0], list) and (spec[1].get("video_upload") or name in ("trajectory_file", "model", "transformer", "base_model", "depth_model")):
+            if spec[0] == "COMBO":
+                spec[0] = spec[1].pop("options", [])
+            for flag in ("multiselect", "multiline"):  # V3 writes these out when false
+                if spec[1].get(flag) is False:
+                    del spec[1][flag]
+            if isinstance(spec[0], list) and (spec[1].get("video_upload") or name in (
+                    "trajectory_file", "camera_file", "transformer", "base_model", "depthcrafter_unet", "svd",
+                    "depth_anything")):
                 spec[0] = "<files>"
     return out
 
@@ -52,7 +61,7 @@ def test_extra_model_paths_yaml_is_honoured(comfy):
     """A 'trajectorycrafter' entry of extra_model_paths.yaml adds its folder to the model lists."""
     assert "Adding extra search path trajectorycrafter" in comfy.startup_log
     assert "trajectorycrafter" in comfy.get("/models")  # registered with folder_paths
-    transformers = comfy.object_info()["TrajCrafterLoadModel"]["input"]["required"]["transformer"][0]
+    transformers = combo_options(comfy.object_info()["TrajCrafterLoadModel"]["input"]["required"]["transformer"])
     assert transformers[0] == "TrajectoryCrafter"
     assert "TrajectoryCrafter-extra" in transformers and "TrajectoryCrafter-wrong" in transformers
     assert "CogVideoX-Fun-V1.1-5b-InP" not in transformers  # a base folder is not a transformer

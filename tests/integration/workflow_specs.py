@@ -8,7 +8,7 @@ real frontend (so the JSON is exactly what ComfyUI saves) and writes a thumbnail
 
 from __future__ import annotations
 
-SAMPLE_VIDEO = "example.mp4"
+SAMPLE_VIDEO = "example.mp4 [example]"  # bundled with the pack: runs on a fresh install
 PROMPT = (
     "A scenic view filmed with a smooth, steady camera; natural light, rich detail, sharp focus."
 )
@@ -28,12 +28,10 @@ def render_only_synthetic():
     nodes = [
         _node("scene", "TrajCrafterSyntheticScene", (40, 60), num_frames=25, width=512, height=288),
         _node("lift", "TrajCrafterLiftPointCloud", (40, 360), intrinsics="official"),
-        _node("traj", "TrajCrafterCameraTrajectory", (400, 60), mode="gradual", camera="target_pose",
-              theta=10.0, phi=-30.0, r=0.3, x=0.0, y=0.0),
+        _node("pose", "TrajCrafterCameraTargetPose", (400, -120), theta=10.0, phi=-30.0, r=0.3, x=0.0, y=0.0),
+        _node("traj", "TrajCrafterCameraTrajectory", (400, 60), mode="gradual"),
         _node("render", "TrajCrafterRenderViews", (760, 60), render_mode="official", clean_holes=True,
               size_policy="keep_aspect"),
-        _node("show_path", "PreviewImage", (760, 240), title="Camera path (top | side)", size=(420, 280)),
-        _node("show_render", "PreviewImage", (1220, 60), title="Renders (holes magenta)", size=(420, 300)),
         _node("video", "CreateVideo", (1220, 420)),
         _node("save", "SaveVideo", (1220, 560), filename_prefix="trajcrafter/render_only", size=(420, 130)),
     ]
@@ -41,10 +39,9 @@ def render_only_synthetic():
         ("scene", "frames", "lift", "frames"),
         ("scene", "depth", "lift", "depth"),
         ("lift", "point_cloud", "traj", "point_cloud"),
+        ("pose", "camera_path", "traj", "camera_path"),
         ("lift", "point_cloud", "render", "point_cloud"),
         ("traj", "trajectory", "render", "trajectory"),
-        ("traj", "preview", "show_path", "images"),
-        ("render", "preview", "show_render", "images"),
         ("render", "renders", "video", "images"),
         ("scene", "fps", "video", "fps"),
         ("video", "VIDEO", "save", "video"),
@@ -54,44 +51,43 @@ def render_only_synthetic():
 
 NOTE_FULL = (
     "## TrajectoryCrafter: redirect the camera of a video\n"
-    "1. **Load Video**: upload your clip (49 frames, read at a 1024-px long side like the official demo; "
-    "Render Views resizes to the model's 384x672 for 16:9 clips).\n"
+    "1. **Load Video**: upload your clip (the bundled `example.mp4` runs as is; 49 frames, read at a 1024-px "
+    "long side like the official demo; Render Views resizes to the model's 384x672 for 16:9 clips).\n"
     "2. Weights go in `ComfyUI/models/trajectorycrafter/` with their Hub names: "
     "`TrajectoryCrafter`, `CogVideoX-Fun-V1.1-5b-InP`, `DepthCrafter`, "
     "`stable-video-diffusion-img2vid-xt` (or turn on *download_missing* in the loaders).\n"
-    "3. Check the camera path preview, then the renders (holes magenta), then run the sampler.\n"
+    "3. The depth, camera path and render nodes show their previews (holes magenta) before the sampler runs.\n"
     "4. Describe the video in the sampler's prompt."
 )
 
 
-def _full(camera_widgets, note=NOTE_FULL, video_widgets=None, depth="estimate"):
-    """Video → depth → point cloud → camera path → renders → sampler → mp4, with previews."""
+def _full(camera, note=NOTE_FULL, video_widgets=None, depth="estimate"):
+    """Video → depth → point cloud → camera path → renders → sampler → mp4, with previews.
+
+    ``camera``: ``(camera node type, its widgets, Camera Trajectory's widgets)``."""
+    source_type, source_widgets, schedule_widgets = camera
     video_widgets = dict(video=SAMPLE_VIDEO, frame_cap=49, skip_first=0, every_nth=1, max_size=1024, **(video_widgets or {}))
     nodes = [
         _node("note", "MarkdownNote", (40, -300), size=(700, 200), text=note),
         _node("video", "TrajCrafterLoadVideo", (40, 60), size=(320, 470), **video_widgets),
         _node("lift", "TrajCrafterLiftPointCloud", (780, 60), intrinsics="official"),
-        _node("traj", "TrajCrafterCameraTrajectory", (1140, 60), **camera_widgets),
+        _node("source", source_type, (1140, -200), **source_widgets),
+        _node("traj", "TrajCrafterCameraTrajectory", (1140, 60), **schedule_widgets),
         _node("render", "TrajCrafterRenderViews", (1520, 60), render_mode="official", clean_holes=True,
               size_policy="keep_aspect"),
         _node("model", "TrajCrafterLoadModel", (1520, 420), precision="bf16", memory_mode="model_offload"),
         _node("sampler", "TrajCrafterSampler", (1900, 60), size=(360, 460), prompt=PROMPT, steps=50, guidance=6.0,
               seed=43, control_after_generate="fixed", scheduler="DDIM_Origin"),
-        _node("show_depth", "PreviewImage", (780, 640), title="Depth (near = bright)", size=(340, 260)),
-        _node("show_path", "PreviewImage", (1140, 520), title="Camera path (top | side)", size=(340, 240)),
-        _node("show_render", "PreviewImage", (1520, 700), title="Renders (holes magenta)", size=(340, 260)),
         _node("out", "CreateVideo", (2300, 60)),
         _node("save", "SaveVideo", (2300, 200), filename_prefix="trajcrafter/redirected", size=(360, 130)),
     ]
     links = [
         ("video", "frames", "lift", "frames"),
+        ("source", "camera_path", "traj", "camera_path"),
         ("depthnode", "depth", "lift", "depth"),
-        ("depthnode", "preview", "show_depth", "images"),
         ("lift", "point_cloud", "traj", "point_cloud"),
         ("lift", "point_cloud", "render", "point_cloud"),
         ("traj", "trajectory", "render", "trajectory"),
-        ("traj", "preview", "show_path", "images"),
-        ("render", "preview", "show_render", "images"),
         ("model", "model", "sampler", "model"),
         ("render", "conditions", "sampler", "conditions"),
         ("sampler", "frames", "out", "images"),
@@ -106,21 +102,20 @@ def _full(camera_widgets, note=NOTE_FULL, video_widgets=None, depth="estimate"):
         links += [("depthmodel", "depth_model", "depthnode", "depth_model"), ("video", "frames", "depthnode", "frames")]
     else:  # another pack's depth IMAGE; here a depth video loaded by core nodes
         nodes += [
-            _node("depthvideo", "LoadVideo", (400, -40), title="Load depth video (any depth pack's output)",
-                  size=(340, 300), file="example_depth.mp4"),
-            _node("components", "GetVideoComponents", (400, 300)),
-            _node("depthnode", "TrajCrafterDepthFromImage", (400, 440), polarity="near_bright"),
+            _node("depthvideo", "TrajCrafterLoadVideo", (400, -40), title="Load depth video (any depth pack's output)",
+                  size=(340, 470), video="example_depth.mp4 [example]", frame_cap=49, skip_first=0, every_nth=1,
+                  max_size=1024),
+            _node("depthnode", "TrajCrafterDepthFromImage", (400, 460), polarity="near_bright"),
         ]
         links += [
-            ("depthvideo", "VIDEO", "components", "video"),
-            ("components", "images", "depthnode", "depth_image"),
+            ("depthvideo", "frames", "depthnode", "depth_image"),
             ("video", "frames", "depthnode", "frames"),
         ]
     return {"nodes": nodes, "links": links}
 
 
 def _pose(mode, theta, phi, r, x=0.0, y=0.0):
-    return dict(mode=mode, camera="target_pose", theta=theta, phi=phi, r=r, x=x, y=y)
+    return ("TrajCrafterCameraTargetPose", dict(theta=theta, phi=phi, r=r, x=x, y=y), dict(mode=mode))
 
 
 def full_redirect_target_pose():
@@ -141,9 +136,10 @@ def dolly_zoom():
 def trajectory_file():
     """A camera path from a file: here the bundled example (official theta / phi / r txt format)."""
     return _full(
-        dict(mode="gradual", camera="trajectory_file", trajectory_file="swing.txt [example]"),
-        note=NOTE_FULL + "\n\n**Trajectory file**: pick an official .txt (theta, phi, r lines), a "
-        "RealEstate10K .txt or a nerfstudio camera_path.json from the input folder, or type its path.",
+        ("TrajCrafterCameraTrajectoryFile", dict(trajectory_file="swing.txt [example]"), dict(mode="gradual")),
+        note=NOTE_FULL + "\n\n**Trajectory file**: pick an official .txt (theta, phi, r lines) from the input "
+        "folder or the bundled examples, or type its path; RealEstate10K / nerfstudio paths go through "
+        "Import Camera Path.",
     )
 
 

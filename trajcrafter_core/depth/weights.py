@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 from ..errors import MissingFilesError
 
-__all__ = ["Needed", "Layout", "resolve_weights", "hub_folder", "looks_like_hub_id", "pick_file"]
+__all__ = ["Needed", "Layout", "resolve_weights", "missing_files", "hub_folder", "looks_like_hub_id", "pick_file"]
 
 Source = Union[str, os.PathLike]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -65,8 +65,10 @@ def pick_file(folder: Path, need: Needed) -> Optional[Path]:
     return None
 
 
-def _missing(folder: Path, layout: Layout) -> Sequence[Needed]:
-    return [n for n in layout.needed if pick_file(folder, n) is None]
+def missing_files(folder: Path, layout: Layout) -> Sequence[Needed]:
+    """The files of ``layout`` that ``folder`` lacks (all of them when it is not a folder)."""
+    folder = Path(folder)
+    return [n for n in layout.needed if not folder.is_dir() or pick_file(folder, n) is None]
 
 
 def _raise_missing(folder: Path, layout: Layout, missing: Sequence[Needed], reason: str = "") -> None:
@@ -121,7 +123,7 @@ def resolve_weights(
         repo_id, folder, fetch = s, hub_folder(s, cache_dir), not local_files_only
     else:
         repo_id, folder, fetch = layout.hub_id, Path(s).expanduser(), download
-    missing = _missing(folder, layout) if folder.is_dir() else list(layout.needed)
+    missing = missing_files(folder, layout) if folder.is_dir() else list(layout.needed)
     if not missing:
         return folder
     if not fetch:
@@ -134,7 +136,7 @@ def resolve_weights(
         )
     hub.download(repo_id, folder, files=[n.preferred for n in missing], progress=progress, cancel=cancel,
                  timeout=timeout_s, instructions=f"Needed files ({layout.what}):\n{layout.describe(str(folder))}")
-    missing = _missing(folder, layout)
+    missing = missing_files(folder, layout)
     if missing:
         _raise_missing(folder, layout, missing, reason=f"(downloaded from the Hub repo '{repo_id}')")
     return folder
