@@ -100,3 +100,25 @@ def _keep(fe, name):
         target = REPO / "workflows" / "screenshots"
         target.mkdir(exist_ok=True)
         fe.screenshot(target / f"{name}.jpg", type="jpeg", quality=90)
+
+
+def test_node_search_finds_every_node_under_trajectorycrafter(fe, comfy, shots):
+    """Typing "trajectorycrafter" in the editor's node search lists all our nodes."""
+    from nodes_harness import load_pack
+
+    fe.load(WORKFLOWS["render_only_synthetic"])
+    fe.close_dialogs()
+    box = fe.page.locator("canvas").first.bounding_box()
+    fe.page.mouse.dblclick(box["x"] + box["width"] - 60, box["y"] + box["height"] - 60)  # empty canvas
+    search = fe.page.locator("input[placeholder]").filter(visible=True).last
+    search.wait_for(timeout=10000)
+    search.fill("trajectorycrafter")
+    fe.page.wait_for_timeout(1500)
+    listed = fe.page.locator("[role=option]").all_inner_texts()
+    fe.screenshot(shots / "node_search_trajectorycrafter.png")
+    _keep(fe, "node_search_trajectorycrafter")
+    fe.page.keyboard.press("Escape")
+    names = load_pack().NODE_DISPLAY_NAME_MAPPINGS.values()
+    text = "\n".join(listed)
+    missing = [n for n in names if n not in text]
+    assert not missing, f"not listed: {missing}\n{text[:2000]}"
