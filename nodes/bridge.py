@@ -386,6 +386,17 @@ def check_input_file(choice: str, path: str = "", what: str = "file", examples_d
     return True
 
 
+def file_fingerprint(locate: Callable[[], str]):
+    """What a file-reading node's ``IS_CHANGED`` returns: the path and modification time of the
+    file ``locate()`` finds (so an edited file runs again), NaN when it finds none (always re-run:
+    the run reports the problem)."""
+    try:
+        full = locate()
+    except Exception:  # noqa: BLE001 - the run reports it
+        return float("nan")
+    return f"{full}:{os.path.getmtime(full)}"
+
+
 def register_model_folders() -> None:
     """Register ``models/trajectorycrafter`` with ComfyUI, keeping yaml-configured paths first."""
     fp = _comfy("folder_paths")

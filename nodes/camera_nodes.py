@@ -149,11 +149,7 @@ def trajectory_file(trajectory_file, trajectory_path=""):
 
 
 def _fingerprint(file, path=""):
-    try:
-        full = _resolve_file(file, path)
-    except Exception:  # noqa: BLE001 - the run reports it
-        return float("nan")
-    return f"{full}:{os.path.getmtime(full)}"
+    return bridge.file_fingerprint(lambda: _resolve_file(file, path))
 
 
 TRAJECTORY_FILE = NodeDef(

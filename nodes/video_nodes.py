@@ -33,11 +33,7 @@ def check_video(video, path=""):
 
 
 def video_fingerprint(video, path=""):
-    try:
-        full = _resolve(video, path)
-    except Exception:  # noqa: BLE001 - the run reports it
-        return float("nan")
-    return f"{full}:{os.path.getmtime(full)}"
+    return bridge.file_fingerprint(lambda: _resolve(video, path))
 
 
 def _comfy_audio(sound):
