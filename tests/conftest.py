@@ -13,7 +13,11 @@ SHARED = Path(os.environ.get("TRAJCRAFTER_SHARED", REPO.parent / "shared"))
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
+    """``../shared``: skipped on a developer's machine without it, a failure where it must be
+    (``TRAJCRAFTER_REQUIRE_SHARED=1``, set by CI) so media tests never silently stop running."""
     if not SHARED.is_dir():
+        if os.environ.get("TRAJCRAFTER_REQUIRE_SHARED"):
+            pytest.fail(f"shared data folder not found at {SHARED} (TRAJCRAFTER_REQUIRE_SHARED is set)")
         pytest.skip(f"shared data folder not found at {SHARED}")
     return SHARED
 
