@@ -417,6 +417,25 @@ def plan(placement: Placement, *, configs: ModelConfigs = FULL, geometry: Option
     return stages.stages
 
 
+#: Model sizes a benchmark runs at: the official one, and a tiny one for CPU smoke runs.
+SCALES = {
+    "full": (lambda: FULL, dict(OFFICIAL_GEOMETRY)),
+    "tiny": (_tiny_configs, dict(OFFICIAL_GEOMETRY, frames=9, height=32, width=48, reference_frames=5, dtype="fp32")),
+}
+
+
+def predict(placements: List[dict], scale: str = "full", attention: str = "cuda") -> List[Dict[str, float]]:
+    """GiB per stage (the ``peak``) of each placement (``Placement`` fields as dicts) at a
+    :data:`SCALES` entry; for a benchmark to print next to what it measures."""
+    make_configs, geometry = SCALES[scale]
+    configs = make_configs()
+    rows = []
+    for fields_ in placements:
+        stages = plan(Placement(**fields_), configs=configs, geometry=geometry, attention=attention)
+        rows.append({stage: record["peak"] / GIB for stage, record in stages.items()})
+    return rows
+
+
 def weight_gib(configs: ModelConfigs = FULL, dtype: torch.dtype = torch.bfloat16) -> Dict[str, float]:
     models = build_models(configs, "meta", dtype)
     return {name: sum(t.numel() * t.element_size() for t in _weights(m)) / GIB for name, m in models.items()}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from trajcrafter_core.memory import MEMORY_PRESETS, PRESET_NAMES
+
 from . import bridge
 from .common import CATEGORY, MODEL, require
 from .folders import choices
 
 PRECISIONS = ("bf16", "fp16", "fp32")
 MEMORY_MODES = {"full_gpu": "none", "model_offload": "model", "block_offload": "block"}
+#: ``custom`` = the memory_mode and vae_tiling inputs; any other name is a preset that sets both.
+CUSTOM_MEMORY = "custom"
+MEMORY_PRESET_CHOICES = (CUSTOM_MEMORY,) + PRESET_NAMES
 ATTENTION = ("sdpa", "flash", "_native_flash", "_native_efficient", "sage", "xformers")
 
 
@@ -43,9 +48,11 @@ class LoadTrajectoryCrafterModel:
         "transformer is not needed). Folders live in ComfyUI's models/trajectorycrafter/ or any "
         "'trajectorycrafter' path of extra_model_paths.yaml. download_missing fetches missing files "
         "from the Hugging Face Hub (configs and safetensors only; a failed download leaves nothing "
-        "behind). memory_mode: full_gpu (fastest, ~30 GB), model_offload (each part on the GPU only "
-        "while it runs), block_offload (smallest cards; slowest). Weights are only ever read from "
-        "safetensors."
+        "behind). memory_preset picks the memory options for a card size ("
+        + "; ".join(f"{name}: {preset.summary}" for name, preset in MEMORY_PRESETS.items())
+        + "); 'custom' uses memory_mode (full_gpu: all weights on the GPU; model_offload: each part "
+        "on the GPU only while it runs; block_offload: transformer and T5 streamed block by block) "
+        "and vae_tiling. Weights are only ever read from safetensors."
     )
     CATEGORY = CATEGORY
     FUNCTION = "load"
@@ -64,10 +71,12 @@ class LoadTrajectoryCrafterModel:
                 "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode the VAE in tiles: less VRAM, tiny seams possible (off = official)."}),
                 "attention": (list(ATTENTION), {"default": "sdpa", "tooltip": "Attention kernel: sdpa (PyTorch, official) or an installed diffusers backend (flash, sage, xformers ...)."}),
                 "download_missing": ("BOOLEAN", {"default": False, "tooltip": "Download missing files from the Hugging Face Hub into the first trajectorycrafter model folder."}),
+                "memory_preset": (list(MEMORY_PRESET_CHOICES), {"default": CUSTOM_MEMORY, "tooltip": "Memory options for a card size: 'fastest' (all on the GPU, 40 GB+), '24 GB' (model offload), '16 GB' (block offload + VAE tiling); sets memory_mode and vae_tiling, which are then not used. 'custom': use memory_mode and vae_tiling."}),
             }
         }
 
-    def load(self, transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing):
+    def load(self, transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing,
+             memory_preset=CUSTOM_MEMORY):
         require("TrajectoryCrafter model")
         if download_missing:
             require("Hub downloads")
@@ -75,14 +84,20 @@ class LoadTrajectoryCrafterModel:
         from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
         from trajcrafter_core.specs import ModelSpec
 
-        if memory_mode not in MEMORY_MODES:
-            raise TrajCrafterError(f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}.")
-        mode = MEMORY_MODES[memory_mode]
+        from trajcrafter_core.memory import preset_options
+
+        if memory_preset == CUSTOM_MEMORY:
+            if memory_mode not in MEMORY_MODES:
+                raise TrajCrafterError(f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}.")
+            memory = dict(offload=MEMORY_MODES[memory_mode], vae_tiling=bool(vae_tiling))
+        else:
+            memory = dict(memory=memory_preset)
+        mode = memory.get("offload") or preset_options(memory_preset)["offload"]
         device = bridge.torch_device()
         spec = ModelSpec(
             base_dir=bridge.model_path(base_model), transformer_dir=bridge.model_path(transformer),
-            dtype=precision, device=str(bridge.offload_device() if mode == "none" else device), offload=mode,
-            attention=attention, vae_tiling=bool(vae_tiling), download=bool(download_missing),
+            dtype=precision, device=str(bridge.offload_device() if mode == "none" else device),
+            attention=attention, download=bool(download_missing), **memory,
         )
         bar = bridge.Progress(1)
         pipe = TrajectoryCrafterPipeline.from_spec(spec, progress=bar.callback, cancel=bridge.cancel_requested)

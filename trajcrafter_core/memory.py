@@ -69,16 +69,16 @@ MEMORY_PRESETS: Dict[str, MemoryPreset] = {
     for preset in (
         MemoryPreset(
             "fastest", None, offload="none", fp8=False, vae_tiling=False, vae_slicing=False, blocks_per_group=1,
-            summary="all models stay on the GPU, exact bf16 (a 40 GB card or larger)"),
+            summary="all models stay on the GPU, exact bf16; for cards of 40 GB and more"),
         MemoryPreset(
             "24 GB", CARD_BUDGETS_GIB["24 GB"], offload="model", fp8=False, vae_tiling=False, vae_slicing=False,
             blocks_per_group=1,
-            summary="one model on the GPU at a time (T5, VAE, transformer), exact bf16"),
+            summary="one model on the GPU at a time: T5, then the VAE, then the transformer; exact bf16"),
         MemoryPreset(
             "16 GB", CARD_BUDGETS_GIB["16 GB"], offload="block", fp8=False, vae_tiling=True, vae_slicing=False,
             blocks_per_group=1,
-            summary="transformer and T5 streamed block by block (CUDA streams prefetch the next block), "
-                    "VAE tiled; exact bf16 weights, tiles may leave faint seams"),
+            summary="transformer and T5 streamed block by block, the next block prefetched on a CUDA "
+                    "stream; VAE tiled, faint seams possible; exact bf16 weights"),
     )
 }
 PRESET_NAMES = tuple(MEMORY_PRESETS)
