@@ -139,27 +139,30 @@ def error_text(exc: BaseException) -> str:
 
 def measure_option(placement: Placement, configs, geometry: dict, device: torch.device, dtype: torch.dtype,
                    steps: int) -> dict:
-    """One generation with ``placement``: per stage seconds and peak GiB, seconds per step."""
-    started = time.perf_counter()
-    models = random_models(configs, device, dtype)
-    pipe = memory_plan.make_pipeline(models, placement, str(device), scheduler=real_scheduler())
-    del models
-    build_s = time.perf_counter() - started
+    """One generation with ``placement``: per stage seconds and peak GiB, seconds per step.
+
+    On the CPU the memory is each stage's rise in live allocations (profiler windows), with the
+    models built inside the profiled run so that freed weights (fp8 recasting) are seen."""
+    from torch.profiler import record_function
+
     stages: Dict[str, dict] = {}
     step_times: List[float] = []
+    last = [0.0]
+    built = {}
 
     def measure(stage, call):
         reset_peak(device)
         t0 = time.perf_counter()
-        result = call()
+        with record_function(f"stage:{stage}"):
+            result = call()
         sync(device)
         record = stages.setdefault(stage, {"seconds": 0.0, "peak_gib": 0.0})
         record["seconds"] += time.perf_counter() - t0
         if device.type == "cuda":
             record["peak_gib"] = max(record["peak_gib"], peak_gib(device))
+        if stage == "vae_encode":  # the steps are timed from the end of the conditions' encoding
+            last[0] = time.perf_counter()
         return result
-
-    last = [time.perf_counter()]
 
     def on_step(done, total, latents):
         sync(device)
@@ -167,51 +170,34 @@ def measure_option(placement: Placement, configs, geometry: dict, device: torch.
         step_times.append(now - last[0])
         last[0] = now
 
-    instrument(pipe, measure)
-
     def run():
-        from torch.profiler import record_function
-
-        if device.type == "cpu":  # CPU memory: the profiler's live allocations per stage
-            for method, stage in memory_plan.STAGE_OF_METHOD.items():
-                inner = getattr(pipe, method)
-
-                def marked(*a, _inner=inner, _stage=stage, **k):
-                    with record_function(f"stage:{_stage}"):
-                        return _inner(*a, **k)
-
-                setattr(pipe, method, marked)
+        t0 = time.perf_counter()
+        models = random_models(configs, device, dtype)
+        pipe = memory_plan.make_pipeline(models, placement, str(device), scheduler=real_scheduler())
+        del models
+        built["seconds"] = time.perf_counter() - t0
+        instrument(pipe, measure)
         with torch.no_grad():
-            last[0] = time.perf_counter()
-            original_denoise = pipe.denoise
-
-            def denoise(*a, **k):
-                last[0] = time.perf_counter()
-                return original_denoise(*a, **k)
-
-            pipe.denoise = denoise
             memory_plan.generate(pipe, geometry["frames"], geometry["height"], geometry["width"], steps=steps,
                                  reference_frames=geometry["reference_frames"], callback=on_step)
 
     note = None
     try:
         if device.type == "cpu":
-            windows = stage_windows(run, with_peak=True)
-            for stage, values in windows.items():
-                stages.setdefault(stage, {"seconds": 0.0})["peak_gib"] = max(p for _, p in values) / GIB
+            for stage, rises in stage_windows(run).items():
+                stages[stage]["peak_gib"] = max(rises) / GIB
         else:
             run()
     except Exception as exc:  # keep the other options' figures (random weights may overflow)
         note = error_text(exc)
     timed = step_times[1:] or step_times
-    result = dict(option=placement.label(), placement=asdict(placement), build_seconds=round(build_s, 1),
-                  stages={k: {"seconds": round(v["seconds"], 3), "peak_gib": round(v.get("peak_gib", 0.0), 3)}
+    result = dict(option=placement.label(), placement=asdict(placement), build_seconds=round(built.get("seconds", 0), 1),
+                  stages={k: {"seconds": round(v["seconds"], 3), "peak_gib": round(v.get("peak_gib", 0.0), 6)}
                           for k, v in stages.items()},
                   seconds_per_step=round(statistics.median(timed), 3) if timed else None,
                   steps_timed=len(timed))
     if note:
         result["error"] = note
-    del pipe
     free(device)
     return result
 
@@ -412,9 +398,10 @@ def print_report(report: dict) -> None:
           f"CFG, {report['dtype']} | {report['seconds']:.0f} s")
     options = report["sections"].get("memory_options", {})
     if options:
-        # tiny models: MiB; on the CPU the profiler's peak above the weights (all stay in RAM)
+        # tiny models: MiB; on the CPU each stage's rise in live allocations (profiler), all
+        # weights staying in RAM whatever the option
         unit, scale = ("MiB", 1024.0) if report["scale"] == "tiny" else ("GiB", 1.0)
-        memory_label = f"CPU {unit} (profiler)" if report["device"] == "cpu" else f"measured {unit}"
+        memory_label = f"CPU rise {unit}" if report["device"] == "cpu" else f"measured {unit}"
         print(f"\n{'memory option':34s} {'stage':11s} {'seconds':>8s} {memory_label:>18s} "
               f"{'predicted ' + unit:>14s} {'error':>7s}")
         for name, r in options.items():
@@ -473,10 +460,15 @@ def main(argv=None) -> dict:
     cost_scale = 0.05 if args.tiny else 1.0
     wanted = [s.strip() for s in args.sections.split(",") if s.strip()]
 
-    # The plan's predictions, computed on the CPU while the GPU works.
+    # The plan's predictions, computed on the CPU while the GPU works. On a CPU nothing is
+    # offloaded (every option keeps all weights in RAM) and the profiler measures the rise above
+    # each stage's start: the prediction of that is the plan without offload, as a CPU runs it.
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    prediction = pool.submit(memory_plan.predict, [asdict(p) for _, p in MEASURED_OPTIONS], scale,
-                             "cpu" if args.tiny else "cuda")
+    if device.type == "cuda":
+        prediction = pool.submit(memory_plan.predict, [asdict(p) for _, p in MEASURED_OPTIONS], scale, "cuda")
+    else:
+        on_cpu = [dict(asdict(p), offload="none", blocks_per_group=1) for _, p in MEASURED_OPTIONS]
+        prediction = pool.submit(memory_plan.predict, on_cpu, scale, "cpu", "rise", False)
 
     report = dict(device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                   torch=torch.__version__, python=platform.python_version(), scale=scale,
@@ -531,7 +523,7 @@ def main(argv=None) -> dict:
         predicted = prediction.result(timeout=max(10.0, budget.left() + 15))
         for (name, _), stages in zip(MEASURED_OPTIONS, predicted):
             if name in sections.get("memory_options", {}) and "stages" in sections["memory_options"][name]:
-                sections["memory_options"][name]["predicted_gib"] = {k: round(v, 3) for k, v in stages.items()}
+                sections["memory_options"][name]["predicted_gib"] = {k: round(v, 6) for k, v in stages.items()}
     except Exception as exc:
         report["prediction_error"] = error_text(exc)
     pool.shutdown(cancel_futures=True)

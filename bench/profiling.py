@@ -41,12 +41,11 @@ def cpu_peak(fn: Callable[[], object]) -> Tuple[object, int]:
     return result, peak
 
 
-def stage_windows(fn: Callable[[], object], prefix: str = "stage:", with_peak: bool = False) -> Dict[str, list]:
+def stage_windows(fn: Callable[[], object], prefix: str = "stage:") -> Dict[str, List[int]]:
     """Run ``fn`` under the profiler and return, for each ``record_function(prefix + name)``
     window it opened, the highest rise of live CPU allocations above the live total at the
-    window's start: ``{name: [rise of each window]}`` (``with_peak``: ``[(rise, peak)]``, the
-    peak counted from the start of ``fn``). Allocations made by ``fn`` before a window (e.g.
-    model weights) are known to the profiler, so their frees count too."""
+    window's start: ``{name: [rise of each window]}``. Allocations made by ``fn`` before a
+    window (e.g. model weights) are known to the profiler, so their frees count too."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -65,8 +64,7 @@ def stage_windows(fn: Callable[[], object], prefix: str = "stage:", with_peak: b
         last = bisect.bisect_right(times, end)
         before = totals[first - 1] if first else 0
         peak = max(totals[first:last], default=before)
-        rise = max(peak, before) - before
-        windows.setdefault(e.name()[len(prefix):], []).append((rise, max(peak, before)) if with_peak else rise)
+        windows.setdefault(e.name()[len(prefix):], []).append(max(peak, before) - before)
     return windows
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Optional, Tuple
 
 from .errors import TrajCrafterError
+from .memory import DEFAULT_MEMORY_OPTIONS, canonical_memory_preset, resolve_memory_options
 
 __all__ = [
     "MODES",
@@ -333,8 +334,6 @@ class ModelSpec:
     memory: Optional[str] = None
 
     def __post_init__(self):
-        from .memory import DEFAULT_MEMORY_OPTIONS, canonical_memory_preset, resolve_memory_options
-
         if self.memory not in (None, ""):
             _set(self, "memory", canonical_memory_preset(self.memory))
             for key, value in resolve_memory_options(
