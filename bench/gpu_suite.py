@@ -444,6 +444,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=None, help="timed transformer steps (default 3 GPU, 1 CPU)")
     parser.add_argument("--sections", default="memory_options,reference_attention,attention_backends,renderer,"
                                                "depthcrafter,torch_compile", help="comma-separated sections to run")
+    parser.add_argument("--options", default=",".join(name for name, _ in MEASURED_OPTIONS),
+                        help="comma-separated memory options to measure (names as in the table)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     budget = Budget(args.budget)
@@ -459,15 +461,20 @@ def main(argv=None) -> dict:
     depth_size = (9, 64, 112) if args.tiny else (49, 576, 1024)
     cost_scale = 0.05 if args.tiny else 1.0
     wanted = [s.strip() for s in args.sections.split(",") if s.strip()]
+    chosen = [s.strip() for s in args.options.split(",") if s.strip()]
+    unknown = set(chosen) - {name for name, _ in MEASURED_OPTIONS}
+    if unknown:
+        raise SystemExit(f"unknown --options {sorted(unknown)}; known: {[name for name, _ in MEASURED_OPTIONS]}")
+    options = [(name, placement) for name, placement in MEASURED_OPTIONS if name in chosen]
 
     # The plan's predictions, computed on the CPU while the GPU works. On a CPU nothing is
     # offloaded (every option keeps all weights in RAM) and the profiler measures the rise above
     # each stage's start: the prediction of that is the plan without offload, as a CPU runs it.
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     if device.type == "cuda":
-        prediction = pool.submit(memory_plan.predict, [asdict(p) for _, p in MEASURED_OPTIONS], scale, "cuda")
+        prediction = pool.submit(memory_plan.predict, [asdict(p) for _, p in options], scale, "cuda")
     else:
-        on_cpu = [dict(asdict(p), offload="none", blocks_per_group=1) for _, p in MEASURED_OPTIONS]
+        on_cpu = [dict(asdict(p), offload="none", blocks_per_group=1) for _, p in options]
         prediction = pool.submit(memory_plan.predict, on_cpu, scale, "cpu", "rise", False)
 
     report = dict(device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
@@ -494,7 +501,7 @@ def main(argv=None) -> dict:
 
     if "memory_options" in wanted:
         sections["memory_options"] = {}
-        for name, placement in MEASURED_OPTIONS:
+        for name, placement in options:
             sections["memory_options"][name] = run_section(
                 f"memory option {name}", "memory_option",
                 functools.partial(measure_option, placement, configs, geometry, device, dtype, args.steps))
@@ -521,7 +528,7 @@ def main(argv=None) -> dict:
 
     try:
         predicted = prediction.result(timeout=max(10.0, budget.left() + 15))
-        for (name, _), stages in zip(MEASURED_OPTIONS, predicted):
+        for (name, _), stages in zip(options, predicted):
             if name in sections.get("memory_options", {}) and "stages" in sections["memory_options"][name]:
                 sections["memory_options"][name]["predicted_gib"] = {k: round(v, 6) for k, v in stages.items()}
     except Exception as exc:

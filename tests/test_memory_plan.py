@@ -5,6 +5,8 @@ inside its card."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -165,3 +167,22 @@ def test_full_size_presets_fit_their_cards():
     assert by_name["24 GB"]["stages_gib"]["denoise"] > transformer_bytes / GIB + 1.0
     # block offload streams them: far below one model's weights
     assert by_name["16 GB"]["stages_gib"]["denoise"] < 0.5 * transformer_bytes / GIB
+
+
+def test_gpu_suite_runs_at_tiny_size_on_the_cpu(tmp_path, capsys):
+    """``bash bench/gpu.sh --tiny`` in small: one memory option next to its prediction, ours vs
+    the official maths, the renderer; one JSON and a table."""
+    from bench import gpu_suite
+
+    out = tmp_path / "gpu.json"
+    report = gpu_suite.main(["--tiny", "--sections", "memory_options,reference_attention,renderer",
+                             "--options", "preset 16 GB", "--steps", "2", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    option = report["sections"]["memory_options"]["preset 16 GB"]
+    assert "error" not in option and option["seconds_per_step"] > 0
+    measured, predicted = option["stages"]["denoise"]["peak_gib"], option["predicted_gib"]["denoise"]
+    assert abs(predicted / measured - 1) <= 0.02  # fp32 transformer on the CPU: see the validation test
+    attention = report["sections"]["reference_attention"]
+    assert attention["max_abs_diff"] <= 1e-4 * attention["output_max_abs"]
+    assert set(report["sections"]["renderer"]) >= {"official", "zbuffer"}
+    assert "memory option" in capsys.readouterr().out
