@@ -33,8 +33,9 @@ included) against the same tracker on meta copies of those models.
 
 Run from the repository root::
 
-    python bench/memory_plan.py                 # the full-size plan (about two minutes on 2 cores)
-    python bench/memory_plan.py --validate      # + measured vs predicted on CPU
+    python bench/memory_plan.py                 # the full-size plan (2-3 minutes on 2 cores)
+    python bench/memory_plan.py --validate      # + measured vs predicted on CPU (1 minute more)
+    python bench/memory_plan.py --presets       # only the presets' rows
     python bench/memory_plan.py --json plan.json
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trajcrafter_core.memory import MEMORY_PRESETS, PRESET_NAMES
+from trajcrafter_core.memory import MEMORY_PRESETS, PRESET_NAMES, preset_options
 
 from . import bridge
 from .common import CATEGORY, MODEL, require
@@ -83,8 +83,6 @@ class LoadTrajectoryCrafterModel:
         from trajcrafter_core.errors import TrajCrafterError
         from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
         from trajcrafter_core.specs import ModelSpec
-
-        from trajcrafter_core.memory import preset_options
 
         if memory_preset == CUSTOM_MEMORY:
             if memory_mode not in MEMORY_MODES:

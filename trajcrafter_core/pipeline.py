@@ -38,6 +38,7 @@ from . import checkpoints
 from .conventions import as_frames, as_mask, check_finite
 from .errors import TrajCrafterError
 from .lifecycle import ModelPlacement
+from .memory import resolve_memory_options
 from .specs import OFFLOAD_MODES, ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -251,8 +252,6 @@ class TrajectoryCrafterPipeline(ModelPlacement):
         (``"fastest"``, ``"24 GB"``, ``"16 GB"``) that sets those five options at once;
         ``attention``: see :meth:`set_attention_backend`.
         """
-        from .memory import resolve_memory_options
-
         torch_dtype = checkpoints.parse_dtype(dtype)
         options = resolve_memory_options(memory, offload=offload, fp8=fp8, vae_tiling=vae_tiling,
                                          vae_slicing=vae_slicing, blocks_per_group=blocks_per_group)
