@@ -34,19 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trajcrafter_core.models import CrossTransformer3DModel, rotary_embedding  # noqa: E402
 from bench.profiling import cpu_peak_bytes  # noqa: E402
+from trajcrafter_core.models.official_configs import official_transformer_config  # noqa: E402
 from trajcrafter_core.models.reference_attention import naive_reference_attention  # noqa: E402
 from trajcrafter_core.models.tiny import randomise_weights, tiny_transformer_config  # noqa: E402
 
 #: Official TrajectoryCrafter transformer config (CogVideoX-Fun-V1.1-5b-InP + reference keys).
-FULL_CONFIG = tiny_transformer_config(
-    num_attention_heads=48,
-    attention_head_dim=64,
-    text_embed_dim=4096,
-    time_embed_dim=512,
-    num_layers=42,
-    cross_attn_dim_head=128,
-    cross_attn_num_heads=16,
-)
+FULL_CONFIG = official_transformer_config()
 #: A narrow model that runs on a small CPU in seconds but keeps the token counts meaningful.
 CPU_CONFIG = tiny_transformer_config(
     num_attention_heads=4,

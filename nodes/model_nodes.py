@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trajcrafter_core.memory import MEMORY_PRESETS, PRESET_NAMES, preset_options
 from trajcrafter_core.official import DTYPE_NAMES
 
 from . import bridge
@@ -10,6 +11,9 @@ from .declare import Bool, Choice, NodeDef, Out
 from .folders import choices
 
 MEMORY_MODES = {"full_gpu": "none", "model_offload": "model", "block_offload": "block"}
+#: ``custom`` = the memory_mode and vae_tiling inputs; any other name is a preset that sets both.
+CUSTOM_MEMORY = "custom"
+MEMORY_PRESET_CHOICES = PRESET_NAMES + (CUSTOM_MEMORY,)
 ATTENTION = ("sdpa", "flash", "_native_flash", "_native_efficient", "sage", "xformers")
 
 
@@ -49,7 +53,8 @@ def check_model_folders(transformer, base_model, download_missing):
     return True
 
 
-def load_model(transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing):
+def load_model(transformer, base_model, precision, memory_preset, memory_mode, vae_tiling, attention,
+               download_missing):
     require("TrajectoryCrafter model")
     if download_missing:
         require("Hub downloads")
@@ -57,14 +62,18 @@ def load_model(transformer, base_model, precision, memory_mode, vae_tiling, atte
     from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
     from trajcrafter_core.specs import ModelSpec
 
-    if memory_mode not in MEMORY_MODES:
-        raise TrajCrafterError(f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}.")
-    mode = MEMORY_MODES[memory_mode]
+    if memory_preset == CUSTOM_MEMORY:
+        if memory_mode not in MEMORY_MODES:
+            raise TrajCrafterError(f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}.")
+        memory = dict(offload=MEMORY_MODES[memory_mode], vae_tiling=bool(vae_tiling))
+    else:
+        memory = dict(memory=memory_preset)
+    mode = memory.get("offload") or preset_options(memory_preset)["offload"]
     device = bridge.torch_device()
     spec = ModelSpec(
         base_dir=bridge.model_path(base_model), transformer_dir=bridge.model_path(transformer),
-        dtype=precision, device=str(bridge.offload_device() if mode == "none" else device), offload=mode,
-        attention=attention, vae_tiling=bool(vae_tiling), download=bool(download_missing),
+        dtype=precision, device=str(bridge.offload_device() if mode == "none" else device),
+        attention=attention, download=bool(download_missing), **memory,
     )
     bar = bridge.Progress(1)
     pipe = TrajectoryCrafterPipeline.from_spec(spec, progress=bar.callback, cancel=bridge.cancel_requested)
@@ -81,9 +90,11 @@ LOAD_MODEL = NodeDef(
         "CogVideoX-Fun (folder 'CogVideoX-Fun-V1.1-5b-InP', from alibaba-pai; its own transformer is not needed). "
         "Folders live in ComfyUI's models/trajectorycrafter/ or any 'trajectorycrafter' path of "
         "extra_model_paths.yaml. download_missing fetches missing files from the Hugging Face Hub (configs and "
-        "safetensors only; a failed download leaves nothing behind). memory_mode: full_gpu (fastest, ~30 GB), "
-        "model_offload (each part on the GPU only while it runs), block_offload (smallest cards; slowest). "
-        "Weights are only ever read from safetensors."
+        "safetensors only; a failed download leaves nothing behind). memory_preset picks the memory options for a "
+        "card size (" + "; ".join(f"{name}: {preset.summary}" for name, preset in MEMORY_PRESETS.items())
+        + "); 'custom' uses memory_mode (full_gpu: all weights on the GPU; model_offload: each part on the GPU only "
+        "while it runs; block_offload: transformer and T5 streamed block by block) and vae_tiling. Weights are only "
+        "ever read from safetensors."
     ),
     inputs=(
         Choice("transformer", lambda: choices("transformer"), None, "Folder of the TrajectoryCrafter transformer "
@@ -91,9 +102,14 @@ LOAD_MODEL = NodeDef(
         Choice("base_model", lambda: choices("base"), None, "CogVideoX-Fun-V1.1-5b-InP folder: vae/, text_encoder/, "
                "tokenizer/, scheduler/."),
         Choice("precision", list(DTYPE_NAMES), "bf16", "Weights and compute dtype (official: bf16)."),
-        Choice("memory_mode", list(MEMORY_MODES), "model_offload", "full_gpu: all weights on the GPU while sampling; "
-               "model_offload: one part at a time; block_offload: transformer blocks streamed (smallest VRAM)."),
-        Bool("vae_tiling", False, "Decode the VAE in tiles: less VRAM, tiny seams possible (off = official)."),
+        Choice("memory_preset", list(MEMORY_PRESET_CHOICES), "24 GB", "Memory options for a card size: 'fastest' (all "
+               "on the GPU, 40 GB+), '24 GB' (model offload), '16 GB' (block offload + VAE tiling); 'custom': use "
+               "memory_mode and vae_tiling below."),
+        Choice("memory_mode", list(MEMORY_MODES), "model_offload", "memory_preset = custom: full_gpu: all weights on "
+               "the GPU while sampling; model_offload: one part at a time; block_offload: transformer blocks streamed "
+               "(smallest VRAM)."),
+        Bool("vae_tiling", False, "memory_preset = custom: decode the VAE in tiles: less VRAM, tiny seams possible "
+             "(off = official)."),
         Choice("attention", list(ATTENTION), "sdpa", "Attention kernel: sdpa (PyTorch, official) or an installed "
                "diffusers backend (flash, sage, xformers ...)."),
         Bool("download_missing", False, "Download missing files from the Hugging Face Hub into the first "

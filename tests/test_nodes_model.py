@@ -41,7 +41,8 @@ def inputs():
 
 def load(**kw):
     args = dict(transformer="TrajectoryCrafter", base_model="CogVideoX-Fun-V1.1-5b-InP", precision="fp32",
-                memory_mode="model_offload", vae_tiling=False, attention="sdpa", download_missing=False)
+                memory_preset="custom", memory_mode="model_offload", vae_tiling=False, attention="sdpa",
+                download_missing=False)
     args.update(kw)
     return run_node("TrajCrafterLoadModel", **args)[0]
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .errors import TrajCrafterError
+from .memory import MEMORY_PRESETS
 from .sizing import DEFAULT_READ_SIDE, DEFAULT_SIZE_POLICY, SIZE_POLICIES
 from .specs import (
     DEPTH_POLARITIES,
@@ -344,8 +345,12 @@ def cmd_generate(args) -> dict:
     started = time.perf_counter()
     out = _check_out(args.out)
     _check_video(args.video)
-    model = ModelSpec(args.base_dir, args.transformer_dir, dtype=args.dtype, device=args.device,
-                      offload=args.offload, scheduler=args.scheduler, download=args.download)
+    try:
+        model = ModelSpec(args.base_dir, args.transformer_dir, dtype=args.dtype, device=args.device,
+                          offload=args.offload, scheduler=args.scheduler, download=args.download,
+                          memory=args.memory)
+    except TrajCrafterError as exc:
+        raise _flagged("--memory", exc) from None
     if not args.download:  # fail before minutes of depth and rendering, naming what is missing
         checkpoints.ensure_models(model.base_dir, model.transformer_dir)
     depth = depth_spec_from_args(args)
@@ -499,6 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dtype", choices=DTYPE_NAMES, default="bf16", help="weights and compute precision")
     m.add_argument("--device", default=None, help="where models run (default: cuda if available, else cpu)")
     m.add_argument("--offload", choices=OFFLOAD_MODES, default="none", help="memory mode")
+    m.add_argument("--memory", default=None, metavar="PRESET",
+                   help="memory preset for a card size, sets --offload and the VAE/fp8 options: "
+                        + " | ".join(f"{name.replace(' ', '').lower()} = {preset.summary}"
+                                     for name, preset in MEMORY_PRESETS.items()))
     _add_depth_args(p, required=True)
     s = p.add_argument_group("sampling")
     s.add_argument("--prompt", default="", help="what the video shows (the official code captions it with BLIP-2)")

@@ -38,6 +38,7 @@ from . import checkpoints
 from .conventions import as_frames, as_mask, check_finite
 from .errors import TrajCrafterError
 from .lifecycle import ModelPlacement
+from .memory import resolve_memory_options
 from .official import NOISE_AUG_STRENGTH, OFFLOAD_MODES, REFERENCE_FRAMES, covered, is_hole
 from .specs import ModelSpec
 
@@ -236,7 +237,8 @@ class TrajectoryCrafterPipeline(ModelPlacement):
     def from_pretrained(cls, base_dir, transformer_dir, *, dtype: Union[str, torch.dtype] = "bf16",
                         device: Optional[Union[str, torch.device]] = None, offload: str = "none",
                         scheduler: str = "DDIM_Origin", attention: str = "sdpa", fp8: bool = False,
-                        vae_tiling: bool = False, vae_slicing: bool = False, download: bool = False,
+                        vae_tiling: bool = False, vae_slicing: bool = False, blocks_per_group: int = 1,
+                        memory: Optional[str] = None, download: bool = False,
                         progress=None, cancel=None) -> "TrajectoryCrafterPipeline":
         """Load from the two official folders (see :class:`~trajcrafter_core.specs.ModelSpec`).
 
@@ -245,10 +247,16 @@ class TrajectoryCrafterPipeline(ModelPlacement):
         before anything loads; ``download=True`` fetches what is missing from the Hub first
         (:func:`trajcrafter_core.checkpoints.ensure_models`, never the CogVideoX-Fun transformer;
         ``progress``/``cancel`` as :func:`trajcrafter_core.hub.download`). ``device``: where the
-        models run (default CUDA when available); ``offload``: see :meth:`set_placement`; ``fp8``
-        stores transformer weights in float8; ``attention``: see :meth:`set_attention_backend`.
+        models run (default CUDA when available); ``offload`` / ``blocks_per_group``: see
+        :meth:`set_placement`; ``fp8``, ``vae_tiling``, ``vae_slicing``: see
+        :meth:`apply_memory_options`; ``memory``: a preset of :mod:`trajcrafter_core.memory`
+        (``"fastest"``, ``"24 GB"``, ``"16 GB"``) that sets those five options at once;
+        ``attention``: see :meth:`set_attention_backend`.
         """
         torch_dtype = checkpoints.parse_dtype(dtype)
+        options = resolve_memory_options(memory, offload=offload, fp8=fp8, vae_tiling=vae_tiling,
+                                         vae_slicing=vae_slicing, blocks_per_group=blocks_per_group)
+        offload = options["offload"]
         if offload not in OFFLOAD_MODES:
             raise TrajCrafterError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}.")
         checkpoints.ensure_models(base_dir, transformer_dir, download=download, progress=progress, cancel=cancel)
@@ -261,14 +269,10 @@ class TrajectoryCrafterPipeline(ModelPlacement):
             scheduler=checkpoints.load_scheduler(base / "scheduler", scheduler),
             scheduler_config=checkpoints.read_scheduler_config(base / "scheduler"),
         )
-        if fp8:
-            pipe.enable_fp8_weights()
-        if vae_tiling:
-            pipe.vae.enable_tiling()
-        if vae_slicing:
-            pipe.vae.enable_slicing()
+        pipe.apply_memory_options(fp8=options["fp8"], vae_tiling=options["vae_tiling"],
+                                  vae_slicing=options["vae_slicing"])
         pipe.set_attention_backend(attention)
-        pipe.set_placement(device=device, offload=offload)
+        pipe.set_placement(device=device, offload=offload, blocks_per_group=options["blocks_per_group"])
         return pipe
 
     @classmethod
@@ -290,6 +294,17 @@ class TrajectoryCrafterPipeline(ModelPlacement):
         (``"flash"``, ``"sage"``, ``"xformers"``, ``"_native_flash"``, ...); an unusable one raises."""
         self.transformer.set_attention_backend(backend)
 
+    def apply_memory_options(self, fp8: bool = False, vae_tiling: bool = False, vae_slicing: bool = False) -> None:
+        """Switch on the memory options that change how models compute (before placement):
+        ``fp8`` (:meth:`enable_fp8_weights`), VAE ``vae_tiling`` (encode/decode in overlapping
+        spatial tiles) and ``vae_slicing`` (one batch entry at a time)."""
+        if fp8:
+            self.enable_fp8_weights()
+        if vae_tiling:
+            self.vae.enable_tiling()
+        if vae_slicing:
+            self.vae.enable_slicing()
+
     def enable_fp8_weights(self, storage_dtype: torch.dtype = torch.float8_e4m3fn) -> None:
         """Store transformer weights in fp8 and upcast each layer to the compute dtype while it runs."""
         if self.offload == "block":
@@ -306,7 +321,11 @@ class TrajectoryCrafterPipeline(ModelPlacement):
         - ``"model"`` — components wait on the CPU and each moves to ``device`` only while it runs;
         - ``"block"`` — for small cards: transformer and T5 blocks are streamed to ``device``
           ``blocks_per_group`` at a time (diffusers group offloading); the VAE as in ``"model"``.
+          With one block per group on CUDA, a side stream loads the next block while the
+          current one computes (diffusers supports streams for single-block groups only).
         """
+        if int(blocks_per_group) != blocks_per_group or blocks_per_group < 1:
+            raise TrajCrafterError(f"blocks_per_group must be a whole number >= 1, got {blocks_per_group!r}.")
         if offload not in OFFLOAD_MODES:
             raise TrajCrafterError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}.")
         if self.offload == "block":
@@ -325,7 +344,7 @@ class TrajectoryCrafterPipeline(ModelPlacement):
             from diffusers.hooks import apply_group_offloading
 
             self.vae.to(cpu)
-            use_stream = device.type == "cuda"
+            use_stream = device.type == "cuda" and blocks_per_group == 1
             for module in (self.transformer, self.text_encoder.encoder):
                 module.to(cpu)
                 apply_group_offloading(module, onload_device=device, offload_device=cpu,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from typing import Optional, Tuple
 
 from .errors import TrajCrafterError
+from .memory import DEFAULT_MEMORY_OPTIONS, canonical_memory_preset, resolve_memory_options
 from .official import (  # noqa: F401  (re-exported: the specs' vocabulary)
     CAMERA_SOURCES,
     DTYPE_NAMES,
@@ -253,7 +254,10 @@ class ModelSpec:
     ``crosstransformer/``). ``dtype`` (official bf16), ``device`` (None = CUDA when available),
     ``offload`` (:data:`OFFLOAD_MODES`), ``scheduler`` (official name, :data:`SCHEDULER_CLASSES`),
     ``attention`` (``"sdpa"`` or an installed diffusers backend), ``fp8`` (fp8 weight storage),
-    ``vae_tiling`` / ``vae_slicing``, ``download`` (fetch missing files from the Hub first).
+    ``vae_tiling`` / ``vae_slicing``, ``download`` (fetch missing files from the Hub first),
+    ``blocks_per_group`` (block offload), ``memory`` (a preset of :mod:`trajcrafter_core.memory`:
+    ``"fastest"``, ``"24 GB"``, ``"16 GB"``; it sets ``offload``, ``fp8``, ``vae_tiling``,
+    ``vae_slicing`` and ``blocks_per_group``, which then read the preset's values).
     """
 
     base_dir: str
@@ -267,8 +271,18 @@ class ModelSpec:
     vae_tiling: bool = False
     vae_slicing: bool = False
     download: bool = False
+    blocks_per_group: int = 1
+    memory: Optional[str] = None
 
     def __post_init__(self):
+        if self.memory not in (None, ""):
+            _set(self, "memory", canonical_memory_preset(self.memory))
+            for key, value in resolve_memory_options(
+                    self.memory, **{key: getattr(self, key) for key in DEFAULT_MEMORY_OPTIONS}).items():
+                _set(self, key, value)
+        else:
+            _set(self, "memory", None)
+        _set(self, "blocks_per_group", _integer(self.blocks_per_group, "blocks per group", low=1))
         for name in ("base_dir", "transformer_dir"):
             if getattr(self, name) in (None, ""):
                 raise TrajCrafterError(f"model spec needs {name.replace('_', ' ')}.")
@@ -281,5 +295,7 @@ class ModelSpec:
             raise TrajCrafterError(f"scheduler must be one of {', '.join(SCHEDULER_CLASSES)}, got {self.scheduler!r}.")
 
     def options(self) -> dict:
-        """Everything but the two folders, as keyword arguments of ``from_pretrained``."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("base_dir", "transformer_dir")}
+        """Everything but the two folders, as keyword arguments of ``from_pretrained`` (the
+        memory preset already spelled out in the options it sets)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("base_dir", "transformer_dir", "memory")}

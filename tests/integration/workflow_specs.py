@@ -75,7 +75,7 @@ def _full(camera, note=NOTE_FULL, video_widgets=None, depth="estimate"):
         _node("traj", "TrajCrafterCameraTrajectory", (1140, 60), **schedule_widgets),
         _node("render", "TrajCrafterRenderViews", (1520, 60), render_mode="official", clean_holes=True,
               size_policy="keep_aspect"),
-        _node("model", "TrajCrafterLoadModel", (1520, 420), precision="bf16", memory_mode="model_offload"),
+        _node("model", "TrajCrafterLoadModel", (1520, 420), precision="bf16", memory_preset="24 GB"),
         _node("sampler", "TrajCrafterSampler", (1900, 60), size=(360, 460), prompt=PROMPT, steps=50, guidance=6.0,
               seed=43, control_after_generate="fixed", scheduler="DDIM_Origin"),
         _node("out", "CreateVideo", (2300, 60)),
