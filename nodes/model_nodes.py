@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import bridge
 from .common import CATEGORY, MODEL, require
-from .folders import choices
+from .folders import LORA_FOLDER, NO_LORA, choices, lora_choices
 
 PRECISIONS = ("bf16", "fp16", "fp32")
 MEMORY_MODES = {"full_gpu": "none", "model_offload": "model", "block_offload": "block"}
@@ -64,10 +64,15 @@ class LoadTrajectoryCrafterModel:
                 "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode the VAE in tiles: less VRAM, tiny seams possible (off = official)."}),
                 "attention": (list(ATTENTION), {"default": "sdpa", "tooltip": "Attention kernel: sdpa (PyTorch, official) or an installed diffusers backend (flash, sage, xformers ...)."}),
                 "download_missing": ("BOOLEAN", {"default": False, "tooltip": "Download missing files from the Hugging Face Hub into the first trajectorycrafter model folder."}),
-            }
+            },
+            "optional": {
+                "lora": (lora_choices(), {"default": NO_LORA, "tooltip": "A TrajectoryCrafter transformer LoRA from models/loras (diffusers/PEFT safetensors, e.g. the pytorch_lora_weights.safetensors a training run exports), merged into the weights."}),
+                "lora_strength": ("FLOAT", {"default": 1.0, "min": -4.0, "max": 4.0, "step": 0.05, "tooltip": "How much of the LoRA to merge (0 = none, 1 = as trained)."}),
+            },
         }
 
-    def load(self, transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing):
+    def load(self, transformer, base_model, precision, memory_mode, vae_tiling, attention, download_missing,
+             lora=NO_LORA, lora_strength=1.0):
         require("TrajectoryCrafter model")
         if download_missing:
             require("Hub downloads")
@@ -83,6 +88,8 @@ class LoadTrajectoryCrafterModel:
             base_dir=bridge.model_path(base_model), transformer_dir=bridge.model_path(transformer),
             dtype=precision, device=str(bridge.offload_device() if mode == "none" else device), offload=mode,
             attention=attention, vae_tiling=bool(vae_tiling), download=bool(download_missing),
+            lora=bridge.model_file_path(lora, LORA_FOLDER) if lora and lora != NO_LORA else None,
+            lora_strength=lora_strength,
         )
         bar = bridge.Progress(1)
         pipe = TrajectoryCrafterPipeline.from_spec(spec, progress=bar.callback, cancel=bridge.cancel_requested)

@@ -52,7 +52,7 @@ def _cfg(tiny, out, **over):
         "stage": 1,
         "model": {"base_dir": str(tiny["base"]), "transformer_dir": str(tiny["transformer"])},
         "data": {"shards": [str(tiny["shards"] / "*.tar")], "num_frames": T, "height": H, "width": W,
-                 "batch_size": 1, "reference_frames": 5},
+                 "batch_size": 1, "reference_frames": 5, "use_latents": False},
         "optim": {"lr": 1e-3, "weight_decay": 0.0},
         "train": {"max_steps": 2, "mixed_precision": "no", "gradient_checkpointing": False, "seed": 7},
         "output": {"dir": str(out), "checkpoint_every": 2, "export_dtype": "fp32", "progress_bar": False},
@@ -317,12 +317,12 @@ def test_corrupt_shard_mid_run_is_a_clear_error_and_leaves_only_complete_checkpo
                 "mask": torch.zeros(T, H, W, dtype=torch.uint8)}))
     raw = bytearray((data / "b.tar").read_bytes())
     with tarfile.open(data / "b.tar") as tar:
-        info = tar.getmember("b3.video.safetensors")
+        info = tar.getmember("b3.target.mkv")
     raw[info.offset_data + info.size - 5] ^= 0x55
     (data / "b.tar").write_bytes(bytes(raw))
     out = tmp_path / "run"
     cfg = _cfg(tiny, out, data={"shards": [str(data / "*.tar")], "num_frames": T, "height": H, "width": W,
-                                "shuffle": False},
+                                "shuffle": False, "use_latents": False},
                train={"max_steps": 6, "mixed_precision": "no", "gradient_checkpointing": False, "seed": 0})
     with pytest.raises(TrajCrafterError, match=r"b\.tar is corrupt.*b3"):
         run_training(config_from_dict(cfg))

@@ -312,7 +312,8 @@ class ModelSpec:
     ``crosstransformer/``). ``dtype`` (official bf16), ``device`` (None = CUDA when available),
     ``offload`` (:data:`OFFLOAD_MODES`), ``scheduler`` (official name, :data:`SCHEDULER_CLASSES`),
     ``attention`` (``"sdpa"`` or an installed diffusers backend), ``fp8`` (fp8 weight storage),
-    ``vae_tiling`` / ``vae_slicing``, ``download`` (fetch missing files from the Hub first).
+    ``vae_tiling`` / ``vae_slicing``, ``download`` (fetch missing files from the Hub first),
+    ``lora`` (an adapter file or folder merged into the transformer at ``lora_strength``).
     """
 
     base_dir: str
@@ -326,6 +327,8 @@ class ModelSpec:
     vae_tiling: bool = False
     vae_slicing: bool = False
     download: bool = False
+    lora: Optional[str] = None
+    lora_strength: float = 1.0
 
     def __post_init__(self):
         for name in ("base_dir", "transformer_dir"):
@@ -338,6 +341,14 @@ class ModelSpec:
             raise TrajCrafterError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {self.offload!r}.")
         if self.scheduler not in SCHEDULER_CLASSES:
             raise TrajCrafterError(f"scheduler must be one of {', '.join(SCHEDULER_CLASSES)}, got {self.scheduler!r}.")
+        _set(self, "lora", os.fspath(self.lora) if self.lora else None)
+        try:
+            strength = float(self.lora_strength)
+        except (TypeError, ValueError):
+            strength = float("nan")
+        if not math.isfinite(strength):
+            raise TrajCrafterError(f"LoRA strength must be a finite number, got {self.lora_strength!r}.")
+        _set(self, "lora_strength", strength)
 
     def options(self) -> dict:
         """Everything but the two folders, as keyword arguments of ``from_pretrained``."""
