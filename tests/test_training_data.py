@@ -77,10 +77,34 @@ def test_config_unknown_keys_are_errors(patch, needle):
     ({"train": {"cfg_dropout": {"text": 1.5}}}, "probability"),
     ({"stage": 2, "data": {"kinds": ["double_reprojection"]}}, "triplet"),
     ({"stage": 3}, "1 or 2"),
+    ({"data": {"mix": {"triplets": 1}}}, "data.mix.triplets': is not a data kind"),
+    ({"data": {"mix": {"triplet": -1}}}, ">= 0"),
+    ({"data": {"mix": {"triplet": 0}}}, "at least one weight"),
+    ({"stage": 2, "data": {"mix": {"triplet": 1}}}, "stage-1 setting"),
+    ({"validation": {"every": 10}}, "held-out shards"),
+    ({"output": {"report_to": ["comet"]}}, "report_to"),
 ])
 def test_config_bad_values_are_errors(patch, needle):
     with pytest.raises(TrajCrafterError, match=needle):
         config_from_dict(_cfg(**patch))
+
+
+def test_yaml_no_is_accepted_for_mixed_precision_and_wandb_needs_its_package(tmp_path, monkeypatch):
+    """YAML 1.1 reads a bare `no` as false; the README's `mixed_precision: no` must still work."""
+    import importlib.util
+
+    (tmp_path / "c.yaml").write_text("model: {transformer_dir: x}\ndata: {shards: [x.tar]}\n"
+                                     "train: {mixed_precision: no}\n")
+    assert load_config(tmp_path / "c.yaml").train.mixed_precision == "no"
+    assert load_config(tmp_path / "c.yaml", ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    assert load_config(tmp_path / "c.yaml", ["data.mix.triplet=1", "data.mix.double_reprojection=3"]).data.mix == {
+        "triplet": 1.0, "double_reprojection": 3.0}
+    with pytest.raises(TrajCrafterError, match="train.mixed_precision"):
+        load_config(tmp_path / "c.yaml", ["train.mixed_precision=yes"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(TrajCrafterError, match="wandb, which is not installed: pip install wandb"):
+        load_config(tmp_path / "c.yaml", ["output.report_to=[tensorboard, wandb]"])
 
 
 def test_config_file_yaml_json_and_overrides(tmp_path):
@@ -315,6 +339,28 @@ def test_stream_resume_position_and_workers_reproduce_the_order(tmp_path):
     assert all(int(batch["reference"][b].float().mean()) == int(k[1:]) for b, k in enumerate(batch["key"]))
 
 
+def test_data_mix_holds_its_ratio_per_kind_epochs_and_resumes(tmp_path):
+    """3:1 double reprojection : triplet, whatever the shards hold (3 vs 5 samples): every 4
+    consecutive samples hold 3 and 1; each kind goes through all its samples before repeating
+    one; resuming at a batch reproduces the stream; two processes get disjoint batches."""
+    _write(tmp_path / "d.tar", range(100, 103), kind="double_reprojection")
+    _write(tmp_path / "t.tar", range(0, 5))
+    kw = dict(shards=[str(tmp_path / "*.tar")], kinds=["double_reprojection", "triplet"], batch_size=2,
+              num_frames=5, height=16, width=16, seed=1, mix={"double_reprojection": 3, "triplet": 1})
+    keys = [k for b in _keys(ShardBatchStream(**kw), 8) for k in b]
+    kinds = ["t" if int(k[1:]) < 100 else "d" for k in keys]
+    assert all(sorted(kinds[i:i + 4]) == ["d", "d", "d", "t"] for i in range(0, 16, 4))
+    dr = [k for k, kind in zip(keys, kinds) if kind == "d"]
+    tr = [k for k, kind in zip(keys, kinds) if kind == "t"]
+    assert len(set(dr[:3])) == 3 and set(dr[3:6]) == set(dr[:3]) and len(set(tr)) == 4
+    assert _keys(ShardBatchStream(start_batch=5, **kw), 3) == _keys(ShardBatchStream(**kw), 8)[5:]
+    ranks = [[k for b in _keys(ShardBatchStream(rank=r, world_size=2, **kw), 4) for k in b] for r in range(2)]
+    assert [k for pair in zip(ranks[0][::2], ranks[0][1::2], ranks[1][::2],
+                                                               ranks[1][1::2]) for k in pair] == keys
+    with pytest.raises(TrajCrafterError, match="hold no triplet sample"):
+        ShardBatchStream(**dict(kw, shards=[str(tmp_path / "d.tar")]))
+
+
 def test_stream_geometry_and_size_errors(tmp_path):
     _write(tmp_path / "z.tar", range(3))
     with pytest.raises(TrajCrafterError, match="config asks for"):
@@ -505,6 +551,37 @@ def test_short_video_and_missing_depth_are_clear_errors_without_leftovers(tmp_pa
     assert prepare_double_reprojection.main(args + ["--num-frames", "5", "--on-error", "skip"]) == 0
     report = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
     assert report["samples"] == 1 and len(report["skipped"]) == 1 and "nope.npy" in report["skipped"][0]["error"]
+
+
+def test_decoded_frame_counts_are_trusted_and_an_item_is_whole_or_absent(tmp_path, media_dir, capsys):
+    """0-NNvgaTcVzAG0-r.mp4's container promises 146 frames; 145 decode. Clip starts are spread
+    over the decoded frames (the last 49-frame clip starts at 96, not 97), and an item that fails
+    on its second clip leaves none of its clips in the shards when it is skipped."""
+    from trajcrafter_core.video import probe_video
+    from training import prepare_double_reprojection
+    from training.builders import decoded_frame_count
+
+    video = media_dir / "0-NNvgaTcVzAG0-r.mp4"
+    assert probe_video(video).frame_count == 146 and decoded_frame_count(video) == 145
+    np.save(tmp_path / "d145.npy", np.full((145, 9, 16), 2.0, dtype=np.float32))
+    np.save(tmp_path / "d120.npy", np.full((120, 9, 16), 2.0, dtype=np.float32))
+    manifest = tmp_path / "videos.jsonl"
+    args = ["--manifest", str(manifest), "--num-frames", "49", "--clips-per-video", "2", "--height", "32",
+            "--width", "48", "--render-long-side", "0"]
+    manifest.write_text(json.dumps({"video": str(video), "depth": "d145.npy", "id": "whole"}) + "\n")
+    assert prepare_double_reprojection.main(args + ["--out-dir", str(tmp_path / "a")]) == 0
+    samples = [s for p in sorted((tmp_path / "a").glob("*.tar")) for s in iter_shard(p)]
+    assert [(s.key, s.meta["start"]) for s in samples] == [("dr_whole_0", 0), ("dr_whole_1", 96)]
+    # the depth covers only 120 frames: the first clip works, the second cannot
+    manifest.write_text(json.dumps({"video": str(video), "depth": "d120.npy", "id": "short"}) + "\n"
+                        + json.dumps({"video": str(video), "depth": "d145.npy", "id": "whole"}) + "\n")
+    assert prepare_double_reprojection.main(args + ["--out-dir", str(tmp_path / "b"), "--on-error", "skip"]) == 0
+    assert "skipped" in capsys.readouterr().err
+    report = json.loads(next((tmp_path / "b").glob("*.json")).read_text())
+    assert report["samples"] == 2 and [s["item"] for s in report["skipped"]] == [str(video)]
+    assert "depth" in report["skipped"][0]["error"] and "120 frames" in report["skipped"][0]["error"]
+    keys = [s.key for p in sorted((tmp_path / "b").glob("*.tar")) for s in iter_shard(p, with_video=False)]
+    assert keys == ["dr_whole_0", "dr_whole_1"]
 
 
 @pytest.mark.parametrize("script, line", [("prepare_double_reprojection", {"video": "a.mp4", "depth": "a.npy"}),

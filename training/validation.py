@@ -171,8 +171,10 @@ class Validator:
                                      guidance_scale=self.v.guidance_scale, generator=generator)
                 frames = pipe.decode_latents(final)
             if j >= 0:
+                # the official chunked VAE decodes extra frames unless T = 8m + 1: keep the clip's T
+                T = self.cfg.data.num_frames
                 path = folder / f"{batch['key'][0]}.mp4"
-                write_video(path, side_by_side(condition.cpu(), frames, target.cpu()), fps=VIDEO_FPS)
+                write_video(path, side_by_side(condition[:T].cpu(), frames[:T], target[:T].cpu()), fps=VIDEO_FPS)
                 written.append(path)
         return written
 
