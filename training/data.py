@@ -145,7 +145,7 @@ class ShardBatchStream(IterableDataset):
         self.with_latents = with_latents
         self.with_video = with_video
         self.start_batch = start_batch
-        self._order_cache: Dict[Tuple[str, int], List[SampleRef]] = {}
+        self._order_cache: Dict[str, Tuple[int, List[SampleRef]]] = {}
         self.pattern: Optional[List[str]] = None
         self.by_kind: Dict[str, List[SampleRef]] = {}
         if mix:
@@ -167,12 +167,14 @@ class ShardBatchStream(IterableDataset):
         return len(self.refs) // (self.batch_size * self.world_size)
 
     def _order(self, kind: str, epoch: int) -> List[SampleRef]:
-        key = (kind, epoch)
-        if key not in self._order_cache:
+        """The sample order of ``epoch`` (of one kind's epochs with a data mix; kind "" without);
+        the current epoch of each kind is cached."""
+        cached = self._order_cache.get(kind)
+        if cached is None or cached[0] != epoch:
             refs = self.by_kind[kind] if kind else self.refs
             salt = 0 if not kind else 7919 * (1 + sorted(self.by_kind).index(kind))
-            self._order_cache = {key: _epoch_order(refs, self.seed, epoch, self.shuffle, salt)}
-        return self._order_cache[key]
+            cached = self._order_cache[kind] = (epoch, _epoch_order(refs, self.seed, epoch, self.shuffle, salt))
+        return cached[1]
 
     def _mixed_sample(self, n: int) -> SampleRef:
         """Sample ``n`` of the global sequence of a data mix (module docstring)."""

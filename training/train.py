@@ -191,6 +191,12 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         uses_cached_latents(val_refs, cfg.data.use_latents, "validation.shards")
     if not cfg.model.base_dir:
         raise TrajCrafterError("model.base_dir is required (its scheduler/ config defines the noise levels).")
+    v = cfg.validation
+    needs_empty = cfg.train.cfg_dropout.text > 0 or (val_refs and v.videos and v.guidance_scale > 1)
+    if cached and needs_empty and not cfg.model.empty_prompt_embeds:
+        raise TrajCrafterError(
+            "text dropout (train.cfg_dropout.text) and validation videos with guidance need the empty prompt's "
+            "embeddings: set model.empty_prompt_embeds to the empty_prompt.safetensors prepare_latents.py wrote.")
     out = Path(cfg.output.dir)
     manager = CheckpointManager(out, cfg.output.keep_last)
     accelerator = Accelerator(
