@@ -470,3 +470,37 @@ def model_path(choice: str, name: str = MODEL_FOLDER) -> str:
     """Folder of a loader's combo value: where it is found, else where a download puts it (the
     first search path of ``name``)."""
     return find_model_dir(choice, name) or os.path.join(model_folders(name)[0], choice)
+
+
+def list_model_files(name: str, extensions) -> List[str]:
+    """Files (relative paths) of ComfyUI's model folder ``name`` (e.g. ``"loras"``) with one of
+    ``extensions``; outside ComfyUI, under ``$TRAJCRAFTER_MODELS_DIR/<name>``."""
+    exts = {e.lower() for e in extensions}
+    fp = _comfy("folder_paths")
+    if fp is not None and name in fp.folder_names_and_paths:
+        return sorted(f for f in fp.get_filename_list(name) if os.path.splitext(f)[1].lower() in exts)
+    found = set()
+    for root in model_folders(name):
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for f in files:
+                if os.path.splitext(f)[1].lower() in exts:
+                    found.add(os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def model_file_path(choice: str, name: str) -> str:
+    """Absolute path of a value of :func:`list_model_files`; raises if it is not there."""
+    fp = _comfy("folder_paths")
+    if fp is not None and name in fp.folder_names_and_paths:
+        full = fp.get_full_path(name, choice)
+        if full:
+            return full
+    else:
+        parts = [p for p in choice.replace("\\", "/").split("/") if p]
+        for root in model_folders(name):
+            full = os.path.join(root, *parts)
+            if parts and ".." not in parts and os.path.isfile(full) and _inside(full, root):
+                return full
+    raise TrajCrafterError(f"'{choice}' is not in the {name} model folder ({', '.join(model_folders(name))}); "
+                           f"put the file there or pick another.")

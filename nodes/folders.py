@@ -13,7 +13,11 @@ from trajcrafter_core.model_folders import FOLDER_NAMES, KINDS, kind_of
 
 from . import bridge
 
-__all__ = ["KINDS", "kind_of", "choices"]
+__all__ = ["KINDS", "kind_of", "choices", "LORA_FOLDER", "NO_LORA", "lora_choices"]
+
+#: ComfyUI's model folder for LoRA files (shared with every other model family's LoRAs)
+LORA_FOLDER = "loras"
+NO_LORA = "none"
 
 
 def choices(kind: str) -> List[str]:
@@ -22,3 +26,8 @@ def choices(kind: str) -> List[str]:
     found = bridge.list_model_dirs(bridge.MODEL_FOLDER, lambda p: kind_of(p) == kind,
                                    descend=lambda p: kind_of(p) is None)
     return [default] + [f for f in found if f != default]
+
+
+def lora_choices() -> List[str]:
+    """Combo values for a LoRA input: ``"none"``, then the ``.safetensors`` files of ``models/loras``."""
+    return [NO_LORA] + bridge.list_model_files(LORA_FOLDER, (".safetensors",))

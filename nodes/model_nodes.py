@@ -7,8 +7,8 @@ from trajcrafter_core.official import DTYPE_NAMES
 
 from . import bridge
 from .common import MODEL, require
-from .declare import Bool, Choice, NodeDef, Out
-from .folders import choices
+from .declare import Bool, Choice, Float, NodeDef, Out
+from .folders import LORA_FOLDER, NO_LORA, choices, lora_choices
 
 MEMORY_MODES = {"full_gpu": "none", "model_offload": "model", "block_offload": "block"}
 #: ``custom`` = the memory_mode and vae_tiling inputs; any other name is a preset that sets both.
@@ -54,7 +54,7 @@ def check_model_folders(transformer, base_model, download_missing):
 
 
 def load_model(transformer, base_model, precision, memory_preset, memory_mode, vae_tiling, attention,
-               download_missing):
+               download_missing, lora=NO_LORA, lora_strength=1.0):
     require("TrajectoryCrafter model")
     if download_missing:
         require("Hub downloads")
@@ -74,6 +74,8 @@ def load_model(transformer, base_model, precision, memory_preset, memory_mode, v
         base_dir=bridge.model_path(base_model), transformer_dir=bridge.model_path(transformer),
         dtype=precision, device=str(bridge.offload_device() if mode == "none" else device),
         attention=attention, download=bool(download_missing), **memory,
+        lora=bridge.model_file_path(lora, LORA_FOLDER) if lora and lora != NO_LORA else None,
+        lora_strength=lora_strength,
     )
     bar = bridge.Progress(1)
     pipe = TrajectoryCrafterPipeline.from_spec(spec, progress=bar.callback, cancel=bridge.cancel_requested)
@@ -114,10 +116,15 @@ LOAD_MODEL = NodeDef(
                "diffusers backend (flash, sage, xformers ...)."),
         Bool("download_missing", False, "Download missing files from the Hugging Face Hub into the first "
              "trajectorycrafter model folder."),
+        Choice("lora", lora_choices, NO_LORA, "A TrajectoryCrafter transformer LoRA from models/loras (diffusers/PEFT "
+               "safetensors, e.g. the pytorch_lora_weights.safetensors a training run exports), merged into the "
+               "weights.", optional=True),
+        Float("lora_strength", 1.0, -4.0, 4.0, "How much of the LoRA to merge (0 = none, 1 = as trained).", step=0.05,
+              optional=True),
     ),
     outputs=(Out("model", MODEL, "The pipeline, for the TrajectoryCrafter Sampler."),),
     run=load_model,
-    aliases=("trajectorycrafter", "cogvideox", "checkpoint", "model loader"),
+    aliases=("trajectorycrafter", "cogvideox", "checkpoint", "model loader", "lora"),
     validate=check_model_folders,
 )
 

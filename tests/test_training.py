@@ -52,7 +52,7 @@ def _cfg(tiny, out, **over):
         "stage": 1,
         "model": {"base_dir": str(tiny["base"]), "transformer_dir": str(tiny["transformer"])},
         "data": {"shards": [str(tiny["shards"] / "*.tar")], "num_frames": T, "height": H, "width": W,
-                 "batch_size": 1, "reference_frames": 5},
+                 "batch_size": 1, "reference_frames": 5, "use_latents": False},
         "optim": {"lr": 1e-3, "weight_decay": 0.0},
         "train": {"max_steps": 2, "mixed_precision": "no", "gradient_checkpointing": False, "seed": 7},
         "output": {"dir": str(out), "checkpoint_every": 2, "export_dtype": "fp32", "progress_bar": False},
@@ -317,12 +317,12 @@ def test_corrupt_shard_mid_run_is_a_clear_error_and_leaves_only_complete_checkpo
                 "mask": torch.zeros(T, H, W, dtype=torch.uint8)}))
     raw = bytearray((data / "b.tar").read_bytes())
     with tarfile.open(data / "b.tar") as tar:
-        info = tar.getmember("b3.video.safetensors")
+        info = tar.getmember("b3.target.mkv")
     raw[info.offset_data + info.size - 5] ^= 0x55
     (data / "b.tar").write_bytes(bytes(raw))
     out = tmp_path / "run"
     cfg = _cfg(tiny, out, data={"shards": [str(data / "*.tar")], "num_frames": T, "height": H, "width": W,
-                                "shuffle": False},
+                                "shuffle": False, "use_latents": False},
                train={"max_steps": 6, "mixed_precision": "no", "gradient_checkpointing": False, "seed": 0})
     with pytest.raises(TrajCrafterError, match=r"b\.tar is corrupt.*b3"):
         run_training(config_from_dict(cfg))
@@ -380,3 +380,66 @@ def test_stage1_can_start_from_a_base_transformer_without_reference_layers(tmp_p
                               base(x, **kw)[0], atol=1e-6)
     with pytest.raises(TrajCrafterError, match="stage-1 export"):
         load_transformer_for_training(base_dir, stage=2)
+
+
+# ---------------------------------------------------------------------------------------
+# Which data path runs, validation, metrics
+# ---------------------------------------------------------------------------------------
+
+
+def test_latents_setting_refuses_shards_that_cannot_serve_it(tiny, tmp_path, capsys, monkeypatch):
+    """data.use_latents: true on shards without cached latents stops before any model loads
+    (instead of silently loading the VAE and T5 on every process); false says loudly that it
+    encodes every batch; encoded shards cannot serve per-step encoding."""
+    from trajcrafter_core import checkpoints
+    from training import prepare_latents
+    from training.train import run_training
+
+    def no_models(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoints, "load_vae", no_models)
+        m.setattr(checkpoints, "load_text_encoder", no_models)
+        cfg = _cfg(tiny, tmp_path / "refused")
+        cfg["data"]["use_latents"] = True
+        with pytest.raises(TrajCrafterError, match="carry no cached latents.*python -m training.prepare_latents"):
+            run_training(config_from_dict(cfg))
+    assert not (tmp_path / "refused").exists()
+
+    run_training(config_from_dict(_cfg(tiny, tmp_path / "per_step", train__max_steps=1)))
+    assert "WARNING data: per-step encoding: the VAE and T5 are loaded" in capsys.readouterr().err
+
+    out = tmp_path / "encoded"
+    assert prepare_latents.main(["--shards", str(tiny["shards"] / "*.tar"), "--out-dir", str(out),
+                                 "--base-dir", str(tiny["base"]), "--transformer-dir", str(tiny["transformer"]),
+                                 "--reference-frames", "5", "--dtype", "fp32", "--device", "cpu"]) == 0
+    cfg = _cfg(tiny, tmp_path / "no_videos")
+    cfg["data"]["shards"] = [str(out / "*.tar")]
+    with pytest.raises(TrajCrafterError, match="carry no videos"):
+        run_training(config_from_dict(cfg))
+
+
+def test_validation_is_repeatable_and_leaves_training_untouched(tiny, tmp_path):
+    """Per-step-encoding mode: validation at steps 0, 1, 2 writes the held-out loss and one mp4
+    each; two runs give the same validation losses, and the training losses equal a run without
+    validation (validation draws from a forked RNG)."""
+    from trajcrafter_core.video import read_video
+    from training.train import run_training
+
+    validation = {"shards": [str(tiny["shards"] / "*.tar")], "every": 1, "loss_samples": 3, "videos": 1,
+                  "num_inference_steps": 1, "guidance_scale": 6.0}
+    runs = [run_training(config_from_dict(_cfg(tiny, tmp_path / f"v{i}", validation=validation,
+                                               output={"dir": str(tmp_path / f"v{i}"), "checkpoint_every": 2,
+                                                       "export_dtype": "fp32", "progress_bar": False})))
+            for i in range(2)]
+    plain = run_training(config_from_dict(_cfg(tiny, tmp_path / "plain")))
+    assert sorted(runs[0].validation) == [0, 1, 2]
+    assert [v["loss"] for v in runs[0].validation.values()] == [v["loss"] for v in runs[1].validation.values()]
+    assert runs[0].losses == runs[1].losses == plain.losses
+    lines = [json.loads(line) for line in (tmp_path / "v0" / "validation.jsonl").read_text().splitlines()]
+    assert [v["step"] for v in lines] == [0, 1, 2] and all(v["loss"] > 0 for v in lines)
+    clip = read_video(lines[-1]["videos"][0], size_multiple=1)
+    assert clip.frames.shape == (T, H, 3 * W + 16, 3)
+    # the condition panel shows the render's holes in magenta, as previews do
+    assert float((clip.frames[:, :, :W, 0] - clip.frames[:, :, :W, 1]).max()) > 0.5

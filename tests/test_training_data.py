@@ -77,10 +77,34 @@ def test_config_unknown_keys_are_errors(patch, needle):
     ({"train": {"cfg_dropout": {"text": 1.5}}}, "probability"),
     ({"stage": 2, "data": {"kinds": ["double_reprojection"]}}, "triplet"),
     ({"stage": 3}, "1 or 2"),
+    ({"data": {"mix": {"triplets": 1}}}, "data.mix.triplets': is not a data kind"),
+    ({"data": {"mix": {"triplet": -1}}}, ">= 0"),
+    ({"data": {"mix": {"triplet": 0}}}, "at least one weight"),
+    ({"stage": 2, "data": {"mix": {"triplet": 1}}}, "stage-1 setting"),
+    ({"validation": {"every": 10}}, "held-out shards"),
+    ({"output": {"report_to": ["comet"]}}, "report_to"),
 ])
 def test_config_bad_values_are_errors(patch, needle):
     with pytest.raises(TrajCrafterError, match=needle):
         config_from_dict(_cfg(**patch))
+
+
+def test_yaml_no_is_accepted_for_mixed_precision_and_wandb_needs_its_package(tmp_path, monkeypatch):
+    """YAML 1.1 reads a bare `no` as false; the README's `mixed_precision: no` must still work."""
+    import importlib.util
+
+    (tmp_path / "c.yaml").write_text("model: {transformer_dir: x}\ndata: {shards: [x.tar]}\n"
+                                     "train: {mixed_precision: no}\n")
+    assert load_config(tmp_path / "c.yaml").train.mixed_precision == "no"
+    assert load_config(tmp_path / "c.yaml", ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    assert load_config(tmp_path / "c.yaml", ["data.mix.triplet=1", "data.mix.double_reprojection=3"]).data.mix == {
+        "triplet": 1.0, "double_reprojection": 3.0}
+    with pytest.raises(TrajCrafterError, match="train.mixed_precision"):
+        load_config(tmp_path / "c.yaml", ["train.mixed_precision=yes"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(TrajCrafterError, match="wandb, which is not installed: pip install wandb"):
+        load_config(tmp_path / "c.yaml", ["output.report_to=[tensorboard, wandb]"])
 
 
 def test_config_file_yaml_json_and_overrides(tmp_path):
@@ -114,25 +138,101 @@ def _sample(i: int, kind: str = "triplet", t: int = 5, h: int = 16, w: int = 16)
     return Sample(f"s{i:04d}", {"kind": kind, "prompt": f"prompt {i}"}, video)
 
 
-def _write(path, ids, kind="triplet"):
-    with ShardWriter(path) as w:
+def _write(path, ids, kind="triplet", codec="lossless"):
+    with ShardWriter(path, video_codec=codec) as w:
         for i in ids:
             w.write(_sample(i, kind))
     return path
 
 
-def test_shard_roundtrip_is_exact(tmp_path):
-    path = _write(tmp_path / "a.tar", [0, 1, 2])
+@pytest.mark.parametrize("codec, members", [
+    ("lossless", ["s0000.json", "s0000.target.mkv", "s0000.render.mkv", "s0000.reference.mkv", "s0000.mask.bin"]),
+    ("raw", ["s0000.json", "s0000.video.safetensors"])])
+def test_shard_roundtrip_is_exact(tmp_path, codec, members):
+    path = _write(tmp_path / "a.tar", [0, 1, 2], codec=codec)
     out = list(iter_shard(path))
     assert [s.key for s in out] == ["s0000", "s0001", "s0002"]
     for i, s in enumerate(out):
         ref = _sample(i)
         for name in ref.video:
-            assert torch.equal(s.video[name], ref.video[name])
-        assert s.prompt == f"prompt {i}" and s.meta["num_frames"] == 5
+            assert torch.equal(s.video[name], ref.video[name]), name
+        assert s.prompt == f"prompt {i}" and s.meta["num_frames"] == 5 and s.meta["video_codec"] == codec
     # a plain tar that any tool can list
     with tarfile.open(path) as tar:
-        assert "s0000.video.safetensors" in tar.getnames()
+        assert tar.getnames()[:len(members)] == members
+
+
+def _real_clip(media_dir, frames=17, height=192, width=336):
+    """uint8 frames of a shared real clip, cropped and resized as the preparation scripts do."""
+    from trajcrafter_core.video import read_video
+    from training.builders import fit_clip, to_uint8
+
+    clip = read_video(media_dir / "part-2-3.mp4", max_frames=frames, size_multiple=1)
+    fitted, _, _, _ = fit_clip(clip.frames, torch.ones(clip.frames.shape[:3]), torch.eye(3), height, width)
+    return to_uint8(fitted)
+
+
+def test_h264_members_are_visually_lossless_and_masks_exact(tmp_path, media_dir):
+    """The default codec on a real clip: >= 40 dB PSNR at a fraction of the raw bytes; the
+    bit-packed mask is exact; the whole sample is far smaller than the raw layout."""
+    target = _real_clip(media_dir)
+    render = target.clone()
+    mask = torch.zeros(target.shape[:3], dtype=torch.uint8)
+    mask[:, :, 200:] = 1  # a hole band, rendered black as the renderers leave holes
+    mask[:, 40:60, 30:90] = 1
+    render[mask.bool()] = 0
+    sample = Sample("real", {"kind": "double_reprojection", "prompt": "a clip"},
+                    {"target": target, "render": render, "mask": mask})
+    for codec in ("h264", "raw"):
+        with ShardWriter(tmp_path / f"{codec}.tar", video_codec=codec) as w:
+            w.write(sample)
+    (back,) = list(iter_shard(tmp_path / "h264.tar"))
+    assert torch.equal(back.video["mask"], mask)
+    for name in ("target", "render"):
+        err = back.video[name].float() - sample.video[name].float()
+        psnr = 10 * math.log10(255**2 / float((err**2).mean()))
+        assert psnr >= 40, (name, psnr)
+    with tarfile.open(tmp_path / "h264.tar") as tar:
+        sizes = {m.name.split(".", 1)[1]: m.size for m in tar}
+    assert sizes["mask.bin"] * 50 < mask.numel()  # far under one byte per pixel
+    raw = (tmp_path / "raw.tar").stat().st_size
+    assert (tmp_path / "h264.tar").stat().st_size * 10 < raw
+
+
+def test_latents_only_read_neither_reads_nor_checks_the_videos(tmp_path, monkeypatch):
+    """Encoded shards carry no videos; in a shard with both, a latents-only read skips the video
+    members (a corrupted one goes unnoticed) while a video read reports it."""
+    from training import shards
+
+    latents = {"target_mean": torch.randn(2, 4, 2, 2), "prompt_embeds": torch.randn(3, 8)}
+    with ShardWriter(tmp_path / "both.tar") as w:
+        w.write(Sample(_sample(0).key, _sample(0).meta, _sample(0).video, latents))
+    with ShardWriter(tmp_path / "encoded.tar") as w:
+        w.write(Sample("e0", {"kind": "triplet", "prompt": "p", "num_frames": 5, "height": 16, "width": 16},
+                       None, latents))
+    (ref,) = shards.index_shard(tmp_path / "encoded.tar")
+    assert ref.has_latents and not ref.has_video
+    (enc,) = list(iter_shard(tmp_path / "encoded.tar"))
+    assert enc.video is None and enc.geometry == (5, 16, 16) and torch.equal(enc.latents["target_mean"],
+                                                                              latents["target_mean"])
+    data = bytearray((tmp_path / "both.tar").read_bytes())
+    with tarfile.open(tmp_path / "both.tar") as tar:
+        info = tar.getmember("s0000.target.mkv")
+    data[info.offset_data + info.size // 2] ^= 0xFF
+    (tmp_path / "both.tar").write_bytes(bytes(data))
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a latents-only read decoded a video")
+
+    with monkeypatch.context() as m:
+        m.setattr(shards, "decode_video", no_decoding)
+        (s,) = list(iter_shard(tmp_path / "both.tar", with_video=False))
+    assert s.video is None and torch.equal(s.latents["prompt_embeds"], latents["prompt_embeds"])
+    with pytest.raises(TrajCrafterError, match="checksum mismatch in s0000.target.mkv"):
+        list(iter_shard(tmp_path / "both.tar"))
+    with pytest.raises(TrajCrafterError, match="without videos needs latents"):
+        with ShardWriter(tmp_path / "bad.tar") as w:
+            w.write(Sample("x", {"kind": "triplet"}, None, None))
 
 
 def test_shard_writer_leaves_nothing_on_error(tmp_path):
@@ -163,9 +263,9 @@ def test_shard_series_rolls_over_and_discards_only_the_open_part_on_error(tmp_pa
 def test_corrupt_shard_is_a_clear_error(tmp_path):
     path = _write(tmp_path / "c.tar", [0, 1])
     data = bytearray(path.read_bytes())
-    # flip one byte inside the first video member's tensor data (after its tar header)
+    # flip one byte inside the first video member (after its tar header)
     with tarfile.open(path) as tar:
-        info = tar.getmember("s0000.video.safetensors")
+        info = tar.getmember("s0000.render.mkv")
     data[info.offset_data + info.size - 10] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(TrajCrafterError, match=r"c\.tar is corrupt.*checksum"):
@@ -237,6 +337,28 @@ def test_stream_resume_position_and_workers_reproduce_the_order(tmp_path):
     assert batch["target"].shape == (3, 5, 16, 16, 3) and batch["mask"].shape == (3, 5, 16, 16)
     # a triplet's reference is its own tensor (constant = index), not the target
     assert all(int(batch["reference"][b].float().mean()) == int(k[1:]) for b, k in enumerate(batch["key"]))
+
+
+def test_data_mix_holds_its_ratio_per_kind_epochs_and_resumes(tmp_path):
+    """3:1 double reprojection : triplet, whatever the shards hold (3 vs 5 samples): every 4
+    consecutive samples hold 3 and 1; each kind goes through all its samples before repeating
+    one; resuming at a batch reproduces the stream; two processes get disjoint batches."""
+    _write(tmp_path / "d.tar", range(100, 103), kind="double_reprojection")
+    _write(tmp_path / "t.tar", range(0, 5))
+    kw = dict(shards=[str(tmp_path / "*.tar")], kinds=["double_reprojection", "triplet"], batch_size=2,
+              num_frames=5, height=16, width=16, seed=1, mix={"double_reprojection": 3, "triplet": 1})
+    keys = [k for b in _keys(ShardBatchStream(**kw), 8) for k in b]
+    kinds = ["t" if int(k[1:]) < 100 else "d" for k in keys]
+    assert all(sorted(kinds[i:i + 4]) == ["d", "d", "d", "t"] for i in range(0, 16, 4))
+    dr = [k for k, kind in zip(keys, kinds) if kind == "d"]
+    tr = [k for k, kind in zip(keys, kinds) if kind == "t"]
+    assert len(set(dr[:3])) == 3 and set(dr[3:6]) == set(dr[:3]) and len(set(tr)) == 4
+    assert _keys(ShardBatchStream(start_batch=5, **kw), 3) == _keys(ShardBatchStream(**kw), 8)[5:]
+    ranks = [[k for b in _keys(ShardBatchStream(rank=r, world_size=2, **kw), 4) for k in b] for r in range(2)]
+    assert [k for pair in zip(ranks[0][::2], ranks[0][1::2], ranks[1][::2],
+                                                               ranks[1][1::2]) for k in pair] == keys
+    with pytest.raises(TrajCrafterError, match="hold no triplet sample"):
+        ShardBatchStream(**dict(kw, shards=[str(tmp_path / "d.tar")]))
 
 
 def test_stream_geometry_and_size_errors(tmp_path):
@@ -371,7 +493,7 @@ def test_double_reprojection_job_from_a_manifest(tmp_path):
         json.dumps({"video": "clip.mp4", "depth": "clip_depth.npy", "prompt": "a room"}) + "\n")
     assert prepare_double_reprojection.main(["--manifest", str(tmp_path / "videos.jsonl"), "--out-dir",
                                              str(tmp_path / "out"), "--num-frames", "5", "--height", "32",
-                                             "--width", "32", "--stride", "2"]) == 0
+                                             "--width", "32", "--stride", "2", "--render-long-side", "64"]) == 0
     (sample,) = list(iter_shard(next((tmp_path / "out").glob("*.tar"))))
     assert sample.kind == "double_reprojection" and sample.prompt == "a room"
     assert sample.video["target"].shape == (5, 32, 32, 3) and "reference" not in sample.video
@@ -411,7 +533,8 @@ def test_short_video_and_missing_depth_are_clear_errors_without_leftovers(tmp_pa
     _video_with_depth(tmp_path)
     manifest = tmp_path / "videos.jsonl"
     manifest.write_text(json.dumps({"video": "clip.mp4", "depth": "clip_depth.npy"}) + "\n")
-    args = ["--manifest", str(manifest), "--out-dir", str(tmp_path / "out"), "--height", "32", "--width", "32"]
+    args = ["--manifest", str(manifest), "--out-dir", str(tmp_path / "out"), "--height", "32", "--width", "32",
+            "--render-long-side", "64"]
     assert prepare_double_reprojection.main(args + ["--num-frames", "13"]) == 2
     err = capsys.readouterr().err
     assert "clip.mp4" in err and "9 frames but the clip needs 13" in err
@@ -428,6 +551,37 @@ def test_short_video_and_missing_depth_are_clear_errors_without_leftovers(tmp_pa
     assert prepare_double_reprojection.main(args + ["--num-frames", "5", "--on-error", "skip"]) == 0
     report = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
     assert report["samples"] == 1 and len(report["skipped"]) == 1 and "nope.npy" in report["skipped"][0]["error"]
+
+
+def test_decoded_frame_counts_are_trusted_and_an_item_is_whole_or_absent(tmp_path, media_dir, capsys):
+    """0-NNvgaTcVzAG0-r.mp4's container promises 146 frames; 145 decode. Clip starts are spread
+    over the decoded frames (the last 49-frame clip starts at 96, not 97), and an item that fails
+    on its second clip leaves none of its clips in the shards when it is skipped."""
+    from trajcrafter_core.video import probe_video
+    from training import prepare_double_reprojection
+    from training.builders import decoded_frame_count
+
+    video = media_dir / "0-NNvgaTcVzAG0-r.mp4"
+    assert probe_video(video).frame_count == 146 and decoded_frame_count(video) == 145
+    np.save(tmp_path / "d145.npy", np.full((145, 9, 16), 2.0, dtype=np.float32))
+    np.save(tmp_path / "d120.npy", np.full((120, 9, 16), 2.0, dtype=np.float32))
+    manifest = tmp_path / "videos.jsonl"
+    args = ["--manifest", str(manifest), "--num-frames", "49", "--clips-per-video", "2", "--height", "32",
+            "--width", "48", "--render-long-side", "0"]
+    manifest.write_text(json.dumps({"video": str(video), "depth": "d145.npy", "id": "whole"}) + "\n")
+    assert prepare_double_reprojection.main(args + ["--out-dir", str(tmp_path / "a")]) == 0
+    samples = [s for p in sorted((tmp_path / "a").glob("*.tar")) for s in iter_shard(p)]
+    assert [(s.key, s.meta["start"]) for s in samples] == [("dr_whole_0", 0), ("dr_whole_1", 96)]
+    # the depth covers only 120 frames: the first clip works, the second cannot
+    manifest.write_text(json.dumps({"video": str(video), "depth": "d120.npy", "id": "short"}) + "\n"
+                        + json.dumps({"video": str(video), "depth": "d145.npy", "id": "whole"}) + "\n")
+    assert prepare_double_reprojection.main(args + ["--out-dir", str(tmp_path / "b"), "--on-error", "skip"]) == 0
+    assert "skipped" in capsys.readouterr().err
+    report = json.loads(next((tmp_path / "b").glob("*.json")).read_text())
+    assert report["samples"] == 2 and [s["item"] for s in report["skipped"]] == [str(video)]
+    assert "depth" in report["skipped"][0]["error"] and "120 frames" in report["skipped"][0]["error"]
+    keys = [s.key for p in sorted((tmp_path / "b").glob("*.tar")) for s in iter_shard(p, with_video=False)]
+    assert keys == ["dr_whole_0", "dr_whole_1"]
 
 
 @pytest.mark.parametrize("script, line", [("prepare_double_reprojection", {"video": "a.mp4", "depth": "a.npy"}),
@@ -475,7 +629,7 @@ def test_triplets_from_a_colmap_scene_and_job_split(tmp_path):
         assert prepare_triplets.main(["--manifest", str(tmp_path / "seq.jsonl"), "--out-dir", str(tmp_path / "out"),
                                       "--num-frames", "5", "--height", "32", "--width", "48", "--min-offset", "2",
                                       "--max-offset", "6", "--min-coverage", "0.2", "--shard", str(job),
-                                      "--num-shards", "2", "--render-long-side", "0"]) == 0
+                                      "--num-shards", "2", "--render-long-side", "0", "--video-codec", "lossless"]) == 0
     shards = sorted((tmp_path / "out").glob("*.tar"))
     assert [p.name for p in shards] == ["mv-00000-of-00002-00000.tar", "mv-00001-of-00002-00000.tar"]
     samples = [s for p in shards for s in iter_shard(p)]

@@ -31,6 +31,7 @@ from trajcrafter_core.sizing import DEFAULT_READ_SIDE, read_size_for
 
 from .checkpointing import write_text_atomic
 from .shards import Sample, ShardSeriesWriter
+from .video_codec import DEFAULT_CODEC
 
 # ---------------------------------------------------------------------------------------
 # Clip geometry
@@ -211,7 +212,8 @@ class ClipOptions:
     """What every sample builder shares: clip length, training size, frame stride, renderer
     mode (as at inference) with its hole clean-up, the long side renders are made at before
     they are resized to the training size (the inference read size; 0 = render at the training
-    size), and the seed of every random choice."""
+    size), the seed of every random choice, and the device clips are rendered on (the renderers
+    are plain torch: a GPU renders a paper-size clip in a fraction of the CPU's time)."""
 
     num_frames: int = 49
     height: int = 384
@@ -221,6 +223,13 @@ class ClipOptions:
     clean_holes: bool = False
     render_long_side: int = DEFAULT_READ_SIDE
     seed: int = 0
+    device: str = "auto"  # where clips are resized and rendered: "auto" = CUDA when available
+
+    @property
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
     @property
     def render_size(self) -> Tuple[int, int]:
@@ -259,14 +268,15 @@ def double_reprojection_samples(item: VideoItem, index: int, opts: DoubleReproje
         )
     starts = [0] if total is None or opts.clips_per_video == 1 else \
         np.linspace(0, total - span, opts.clips_per_video).round().astype(int).tolist()
+    device = opts.torch_device
     for clip, start in enumerate(starts):
         frames, depths, K = load_video_item(item, int(start), opts.num_frames, opts.stride)
-        frames, depths, K, _ = fit_clip(frames, depths, K, *opts.render_size)
+        frames, depths, K, _ = fit_clip(frames.to(device), depths.to(device), K.to(device), *opts.render_size)
         gen = item_generator(opts.seed, "double_reprojection", item.id, clip)
         move = sample_relative_move(depths, ranges, gen)
-        result = double_reprojection(frames, depths, K, move.transforms(opts.num_frames), mode=opts.mode,
+        result = double_reprojection(frames, depths, K, move.transforms(opts.num_frames).to(device), mode=opts.mode,
                                      clean_holes=opts.clean_holes)
-        frames, render, holes = (opts.to_training_size(x) for x in (frames, result.render, result.hole_mask))
+        frames, render, holes = (opts.to_training_size(x).cpu() for x in (frames, result.render, result.hole_mask))
         yield Sample(
             key=sample_key("dr", item.id, clip),
             meta={"kind": "double_reprojection", "prompt": item.prompt, "source": item.video or item.id,
@@ -279,6 +289,9 @@ def double_reprojection_samples(item: VideoItem, index: int, opts: DoubleReproje
 
 
 def _frame_count(item: VideoItem) -> Optional[int]:
+    """Frames of the item's video: decoded, not the container's count, which can promise a frame
+    that never decodes (``0-NNvgaTcVzAG0-r.mp4`` reports 146 and decodes 145); clip starts spread
+    over a promised frame would ask for a frame that is not there."""
     if item.frames is not None:
         return int(item.frames.shape[0])
     if item.video.endswith(".safetensors"):
@@ -286,10 +299,23 @@ def _frame_count(item: VideoItem) -> Optional[int]:
 
         with safe_open(item.video, "pt") as fh:
             return int(fh.get_slice("frames").get_shape()[0])
+    return decoded_frame_count(item.video)
+
+
+def decoded_frame_count(path: str | Path) -> int:
+    """How many frames of the video file ``path`` decode (decodes them all, converts none)."""
+    import av
+
     from trajcrafter_core.video import probe_video
 
-    info = probe_video(item.video)
-    return int(info.frame_count) if info.frame_count else None
+    probe_video(path)  # a missing or unreadable file: the video module's message
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            return sum(1 for _ in container.decode(stream))
+    except av.FFmpegError as exc:
+        raise TrajCrafterError(f"{path} is damaged: decoding failed ({exc}); re-encode or skip it.") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,15 +367,19 @@ def triplet_samples(sequence, index: int, opts: TripletOptions, prompt: str = ""
                 continue
             src = sequence.load(range(a, a + span, opts.stride), *_load_size(sequence, opts))
             dst = sequence.load(range(b, b + span, opts.stride), *_load_size(sequence, opts))
-            s_frames, s_depth, s_K, s_valid = fit_clip(src.frames, src.depths, src.intrinsics, *opts.render_size,
-                                                       valid=src.depths > 0)
-            t_frames, _, t_K, _ = fit_clip(dst.frames, dst.depths, dst.intrinsics, *opts.render_size)
+            dev = opts.torch_device
+            s_frames, s_depth, s_K, s_valid = fit_clip(src.frames.to(dev), src.depths.to(dev), src.intrinsics.to(dev),
+                                                       *opts.render_size, valid=src.depths.to(dev) > 0)
+            t_frames, _, t_K, _ = fit_clip(dst.frames.to(dev), dst.depths.to(dev), dst.intrinsics.to(dev),
+                                           *opts.render_size)
             s_depth = torch.where(s_valid, s_depth, torch.zeros_like(s_depth))
-            render, holes = render_between_cameras(s_frames, s_depth, s_K, src.cam_to_world, t_K, dst.cam_to_world,
-                                                   mode=opts.mode, valid=s_valid, clean_holes=opts.clean_holes)
+            render, holes = render_between_cameras(s_frames, s_depth, s_K, src.cam_to_world.to(dev), t_K,
+                                                   dst.cam_to_world.to(dev), mode=opts.mode, valid=s_valid,
+                                                   clean_holes=opts.clean_holes)
             coverage = 1.0 - float(holes.mean())
             if opts.min_coverage <= coverage <= opts.max_coverage:
-                s_frames, t_frames, render, holes = (opts.to_training_size(x) for x in (s_frames, t_frames, render, holes))
+                s_frames, t_frames, render, holes = (opts.to_training_size(x).cpu()
+                                                     for x in (s_frames, t_frames, render, holes))
                 best = (a, b, s_frames, t_frames, render, holes, coverage)
                 break
         if best is None:
@@ -394,12 +424,15 @@ class JobReport:
 
 def run_sharded_job(items: Sequence, make_samples: Callable[[object, int], Iterable[Sample]], out_dir: str | Path,
                     prefix: str, shard: int, num_shards: int, samples_per_shard: int = 256,
-                    on_error: str = "raise", describe: Callable[[object], str] = str) -> JobReport:
+                    on_error: str = "raise", describe: Callable[[object], str] = str,
+                    video_codec: str = DEFAULT_CODEC) -> JobReport:
     """Process items ``shard, shard + num_shards, ...`` into tar shards
     ``<out_dir>/<prefix>-<shard>-of-<num_shards>-<part>.tar`` plus a JSON report.
 
-    ``on_error="raise"``: the first bad item aborts the job and removes every shard it wrote
-    (re-run the job after fixing the input); ``"skip"``: bad items are reported and skipped.
+    An item's samples are written only once all of them are made, so an item is in the shards
+    whole or not at all. ``on_error="raise"``: the first bad item aborts the job and removes
+    every shard it wrote (re-run the job after fixing the input); ``"skip"``: bad items are
+    reported and skipped.
     """
     check_shard_args(shard, num_shards)
     if on_error not in ("raise", "skip"):
@@ -407,13 +440,14 @@ def run_sharded_job(items: Sequence, make_samples: Callable[[object, int], Itera
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{prefix}-{shard:05d}-of-{num_shards:05d}"
-    writer = ShardSeriesWriter(out_dir / stem, samples_per_shard)
+    writer = ShardSeriesWriter(out_dir / stem, samples_per_shard, video_codec)
     report = JobReport()
     try:
         for index in range(shard, len(items), num_shards):
             item = items[index]
             try:
-                for sample in make_samples(item, index):
+                samples = list(make_samples(item, index))
+                for sample in samples:
                     writer.write(sample)
                     report.samples += 1
             except TrajCrafterError as exc:

@@ -138,64 +138,121 @@ class CheckpointManager:
         return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _lora_merged_state_dict(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
-    """State dict with every LoRA layer merged into its base weight and LoRA keys dropped."""
+LORA_ADAPTER = "default"  # peft's name of the one adapter training adds
+
+
+def _lora_layers(model: torch.nn.Module) -> Dict[str, float]:
+    """Module name -> scaling ``alpha / r`` of every LoRA layer of ``model``."""
     try:
-        from peft.tuners.tuners_utils import BaseTunerLayer
+        from peft.tuners.lora import LoraLayer
     except ImportError:  # pragma: no cover - peft is in the training extra
-        BaseTunerLayer = ()
-    deltas = {}
-    for name, module in model.named_modules():
-        if BaseTunerLayer and isinstance(module, BaseTunerLayer):
-            for adapter in module.active_adapters:
-                if adapter in getattr(module, "lora_A", {}):
-                    delta = module.get_delta_weight(adapter)
-                    key = f"{name}.weight"
-                    deltas[key] = deltas.get(key, 0) + delta
+        return {}
+    return {name: float(module.scaling[LORA_ADAPTER]) for name, module in model.named_modules()
+            if isinstance(module, LoraLayer) and LORA_ADAPTER in module.lora_A}
+
+
+def _lora_merged_state_dict(model: torch.nn.Module,
+                            overrides: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
+    """State dict with every LoRA layer merged into its base weight (``W + (alpha/r)·B·A``, in
+    float32) and the LoRA keys dropped. ``overrides``: parameter name -> value to use instead
+    (the fp32 master copies of a DeepSpeed run)."""
+    state = dict(model.state_dict())
+    state.update(overrides or {})
+    layers = _lora_layers(model)
     out = {}
-    for key, value in model.state_dict().items():
+    for key, value in state.items():
         if "lora_" in key:
             continue
-        clean = key.replace(".base_layer.", ".")
-        out[clean] = value
-    for key, delta in deltas.items():
-        out[key] = (out[key].float() + delta.float()).to(out[key].dtype)
+        out[key.replace(".base_layer.", ".")] = value
+    for name, scaling in layers.items():
+        a = state[f"{name}.lora_A.{LORA_ADAPTER}.weight"].float()
+        b = state[f"{name}.lora_B.{LORA_ADAPTER}.weight"].float()
+        weight = out[f"{name}.weight"]
+        out[f"{name}.weight"] = (weight.float() + scaling * (b @ a).to(weight.device)).to(weight.dtype)
     return out
 
 
-def export_transformer(model: torch.nn.Module, out_dir: str | Path, dtype: Optional[torch.dtype] = None,
-                       state_dict: Optional[Dict[str, torch.Tensor]] = None) -> Path:
-    """Write ``model`` in the official transformer layout (``config.json`` + safetensors).
+def _replace_folder(tmp: Path, out_dir: Path) -> None:
+    """Move the complete folder ``tmp`` to ``out_dir``, replacing an older one."""
+    _fsync_dir(tmp)
+    old = out_dir.with_name(f".old-{out_dir.name}")
+    if out_dir.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    if old.exists():
+        shutil.rmtree(old)
 
-    LoRA adapters are merged into the base weights, so the export loads with
-    ``CrossTransformer3DModel.from_pretrained`` with no missing or unexpected keys.
-    ``state_dict`` overrides the weights (e.g. EMA weights). Atomic: written to a temporary
-    folder that replaces ``out_dir`` only when complete.
-    """
-    out_dir = Path(out_dir)
+
+def _fresh_tmp(out_dir: Path) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    weights = _lora_merged_state_dict(model) if state_dict is None else dict(state_dict)
-    if dtype is not None:
-        weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in weights.items()}
     tmp = out_dir.with_name(f".tmp-{out_dir.name}")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
+    return tmp
+
+
+def export_transformer(model: torch.nn.Module, out_dir: str | Path, dtype: Optional[torch.dtype] = None,
+                       state_dict: Optional[Dict[str, torch.Tensor]] = None,
+                       overrides: Optional[Dict[str, torch.Tensor]] = None) -> Path:
+    """Write ``model`` in the official transformer layout (``config.json`` + safetensors).
+
+    LoRA adapters are merged into the base weights, so the export loads with
+    ``CrossTransformer3DModel.from_pretrained`` with no missing or unexpected keys.
+    ``state_dict`` replaces the weights (e.g. FSDP's gathered state); ``overrides`` replaces
+    some parameters by name (the fp32 master copies of a DeepSpeed run). Atomic: written to a
+    temporary folder that replaces ``out_dir`` only when complete.
+    """
+    out_dir = Path(out_dir)
+    weights = _lora_merged_state_dict(model, overrides) if state_dict is None else dict(state_dict)
+    if dtype is not None:
+        weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in weights.items()}
+    tmp = _fresh_tmp(out_dir)
     try:
         model.save_config(tmp)
         from safetensors.torch import save_file
 
         save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()},
                   str(tmp / "diffusion_pytorch_model.safetensors"), metadata={"format": "pt"})
-        _fsync_dir(tmp)
-        old = out_dir.with_name(f".old-{out_dir.name}")
-        if out_dir.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old.exists():
-            shutil.rmtree(old)
+        _replace_folder(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def export_lora_adapter(model: torch.nn.Module, out_dir: str | Path, dtype: Optional[torch.dtype] = None,
+                        overrides: Optional[Dict[str, torch.Tensor]] = None) -> Path:
+    """Write the LoRA adapter alone as diffusers writes transformer LoRAs:
+    ``out_dir/pytorch_lora_weights.safetensors`` with keys
+    ``transformer.<module>.lora_A.weight`` / ``.lora_B.weight`` (PEFT naming under diffusers'
+    ``transformer.`` prefix) and the PEFT ``LoraConfig`` (``r``, ``lora_alpha``,
+    ``target_modules``, ...) in the safetensors metadata — what
+    :func:`trajcrafter_core.lora.read_lora` and diffusers' loaders read. Atomic like
+    :func:`export_transformer`."""
+    from diffusers.loaders.lora_pipeline import CogVideoXLoraLoaderMixin
+    from peft.utils import get_peft_model_state_dict
+
+    config = getattr(model, "peft_config", {}).get(LORA_ADAPTER)
+    if config is None:
+        raise TrajCrafterError("the model has no LoRA adapter to export (lora.enabled is false).")
+    state = dict(model.state_dict())
+    state.update(overrides or {})
+    layers = get_peft_model_state_dict(model, state_dict=state, adapter_name=LORA_ADAPTER)
+    if dtype is not None:
+        layers = {k: v.to(dtype) for k, v in layers.items()}
+    layers = {k: v.detach().cpu().contiguous() for k, v in layers.items()}
+    metadata = {k: v for k, v in config.to_dict().items()
+                if k in ("r", "lora_alpha", "target_modules", "lora_dropout", "bias", "use_rslora", "use_dora",
+                         "rank_pattern", "alpha_pattern", "init_lora_weights", "fan_in_fan_out")}
+    out_dir = Path(out_dir)
+    tmp = _fresh_tmp(out_dir)
+    try:
+        CogVideoXLoraLoaderMixin.save_lora_weights(str(tmp), transformer_lora_layers=layers,
+                                                   transformer_lora_adapter_metadata=metadata)
+        _replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

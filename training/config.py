@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
 
+TRACKERS = ("tensorboard", "wandb")
+# YAML 1.1 reads a bare `no` as false: the settings where that word is a valid value
+_YAML_WORDS = {"train.mixed_precision": {False: "no"}}
+
 from trajcrafter_core.errors import TrajCrafterError
 
 # Parameter-name prefixes trained by default in each stage (see training/README.md).
@@ -63,8 +67,13 @@ class DataConfig:
     batch_size: int = 1
     num_workers: int = 0
     shuffle: bool = True
-    use_latents: bool = True  # use pre-encoded latents/embeddings when the shards carry them
+    # true: train from cached latents (prepare_latents.py); shards without them are an error.
+    # false: load the VAE and T5 on every process and encode each batch (slow).
+    use_latents: bool = True
     reference_frames: int = 10  # source frames given to the reference stream (official: 10)
+    # stage 1's data mix: kind -> weight, e.g. {double_reprojection: 3, triplet: 1}; empty = every
+    # sample once per epoch (the kinds in proportion to their sample counts)
+    mix: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,6 +127,22 @@ class TrainConfig:
 
 
 @dataclass
+class ValidationConfig:
+    """Validation every ``every`` steps on held-out ``shards`` (read like the training shards:
+    cached latents when ``data.use_latents``): the loss of the first ``loss_samples`` samples
+    (fixed noise and timesteps) and ``videos`` fixed conditions sampled to mp4 under
+    ``<output.dir>/validation/``."""
+
+    shards: List[str] = field(default_factory=list)
+    every: int = 0  # 0 = no validation
+    loss_samples: int = 8
+    videos: int = 2
+    num_inference_steps: int = 25
+    guidance_scale: float = 6.0
+    seed: int = 0
+
+
+@dataclass
 class OutputConfig:
     dir: str = "runs/trajcrafter"
     checkpoint_every: int = 500
@@ -126,6 +151,9 @@ class OutputConfig:
     export_dir: str = ""  # default: <dir>/export
     export_ema: bool = True  # export EMA weights when EMA is enabled
     export_dtype: str = "bf16"  # "fp32", "bf16" or "fp16"
+    # with LoRA: the adapter alone (diffusers/PEFT naming) in <dir>/lora, besides the merged export
+    export_lora: bool = True
+    report_to: List[str] = field(default_factory=lambda: ["tensorboard"])  # + "wandb" if installed
     progress_bar: bool = True
 
 
@@ -138,6 +166,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     # -- derived values -------------------------------------------------------------------
@@ -164,6 +193,10 @@ class Config:
     def export_path(self) -> Path:
         return Path(self.output.export_dir) if self.output.export_dir else Path(self.output.dir) / "export"
 
+    @property
+    def lora_export_path(self) -> Path:
+        return Path(self.output.dir) / "lora"
+
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -184,6 +217,11 @@ def _coerce(value: Any, annotation: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _fail(path, f"must be a mapping (section), got {type(value).__name__} {value!r}.")
         return _build(annotation, value, path)
+    if origin in (dict, Dict, Mapping):
+        key_type, item_type = typing.get_args(annotation) or (str, Any)
+        if not isinstance(value, Mapping):
+            raise _fail(path, f"must be a mapping, got {type(value).__name__} {value!r}.")
+        return {_coerce(k, key_type, path): _coerce(v, item_type, f"{path}.{k}") for k, v in value.items()}
     if origin in (list, List, Sequence):
         (item_type,) = typing.get_args(annotation) or (Any,)
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
@@ -213,6 +251,8 @@ def _coerce(value: Any, annotation: Any, path: str) -> Any:
             raise _fail(path, f"must be a number, got {value!r}.")
         return float(value)
     if annotation is str:
+        if path in _YAML_WORDS and value in _YAML_WORDS[path]:
+            return _YAML_WORDS[path][value]
         if not isinstance(value, str):
             raise _fail(path, f"must be a string, got {value!r}.")
         return value
@@ -259,6 +299,18 @@ def _validate(cfg: Config) -> None:
         need(kind in DATA_KINDS, f"data.kinds[{i}]", f"must be one of {DATA_KINDS}, got {kind!r}.")
     need(cfg.stage == 1 or cfg.data_kinds == ["triplet"], "data.kinds",
          "stage 2 trains the reference stream and needs real source/target pairs: use only 'triplet'.")
+    for kind, weight in d.mix.items():
+        need(kind in DATA_KINDS, f"data.mix.{kind}", f"is not a data kind; use {DATA_KINDS}.")
+        need(weight >= 0, f"data.mix.{kind}", f"must be >= 0, got {weight}.")
+    if d.mix:
+        need(sum(d.mix.values()) > 0, "data.mix", "needs at least one weight > 0.")
+        need(cfg.stage == 1, "data.mix", "is a stage-1 setting (stage 2 trains on triplets only).")
+    v = cfg.validation
+    need(v.every >= 0, "validation.every", f"must be >= 0 (0 = no validation), got {v.every}.")
+    need(not v.every or bool(v.shards), "validation.shards",
+         "must list held-out shards when validation.every > 0.")
+    need(v.loss_samples >= 0 and v.videos >= 0, "validation.videos", "counts must be >= 0.")
+    need(v.num_inference_steps >= 1, "validation.num_inference_steps", "must be >= 1.")
     o = cfg.optim
     need(o.lr > 0, "optim.lr", f"must be > 0, got {o.lr}.")
     need(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}.")
@@ -288,6 +340,13 @@ def _validate(cfg: Config) -> None:
     need(out.log_every >= 1, "output.log_every", "must be >= 1.")
     need(out.export_dtype in ("fp32", "bf16", "fp16"), "output.export_dtype",
          f"must be 'fp32', 'bf16' or 'fp16', got {out.export_dtype!r}.")
+    for i, name in enumerate(out.report_to):
+        need(name in TRACKERS, f"output.report_to[{i}]", f"must be one of {TRACKERS}, got {name!r}.")
+    if "wandb" in out.report_to:
+        import importlib.util
+
+        need(importlib.util.find_spec("wandb") is not None, "output.report_to",
+             "names wandb, which is not installed: pip install wandb (and wandb login), or remove it.")
     need(bool(cfg.model.transformer_dir), "model.transformer_dir",
          "must name the transformer folder to start from (config.json + safetensors).")
     need(bool(d.shards), "data.shards", "must list at least one shard file or glob pattern.")

@@ -143,6 +143,18 @@ def build_step_inputs(batch: Dict, parts: FrozenParts, model_config, objective: 
     return inputs, target
 
 
+def cast_inputs(inputs: Dict[str, Any], dtype: torch.dtype) -> Dict[str, Any]:
+    """``inputs`` with every floating-point tensor in ``dtype`` (integer timesteps, ``None`` and
+    the RoPE tables, which the attention applies in float32, unchanged).
+
+    Under DeepSpeed the engine holds the model in the training dtype (bf16/fp16) and accelerate
+    runs no autocast, so the inputs must be in that dtype; elsewhere ``dtype`` is the float32 of
+    the master weights and autocast does the casting.
+    """
+    return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+            for k, v in inputs.items()}
+
+
 def make_rotary_fn(model_config, device, vae_scale: int = 8):
     """Cached ``(latent frames, h, w) -> (cos, sin)`` for RoPE configs, else ``None``."""
     if not model_config.get("use_rotary_positional_embeddings", False):

@@ -37,6 +37,7 @@ from .builders import (
     run_sharded_job,
 )
 from .shards import Sample
+from .video_codec import CODEC_NAMES, DEFAULT_CODEC
 
 SYNTHETIC_PROMPT = "a room with colourful textured walls, moving spheres and boxes"
 
@@ -70,6 +71,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                    help="long side renders are made at before the resize to --height x --width, as inference does "
                         "(1024: 576x1024 renders for 384x672; 0 = render at the training size)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto",
+                   help="where clips are resized and rendered: auto (a GPU when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--video-codec", default=DEFAULT_CODEC, choices=CODEC_NAMES,
+                   help="how shards store the videos: h264 (visually lossless, ~1/50 of raw), lossless "
+                        "(bit-exact H.264 RGB, ~1/5) or raw (uncompressed uint8)")
     p.add_argument("--samples-per-shard", type=int, default=256)
     p.add_argument("--on-error", default="raise", choices=["raise", "skip"],
                    help="raise: stop and remove this job's shards; skip: report bad inputs and go on")
@@ -80,6 +86,17 @@ def check_geometry(num_frames: int, height: int, width: int) -> None:
         raise TrajCrafterError(f"--num-frames must be 4k+1 (e.g. 49), got {num_frames}.")
     if height % 16 or width % 16 or height < 16 or width < 16:
         raise TrajCrafterError(f"--height/--width must be multiples of 16, got {height}x{width}.")
+
+
+def check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device("cpu" if device == "auto" else device)
+    except RuntimeError:
+        raise TrajCrafterError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrajCrafterError(f"--device {device}: no CUDA GPU is available here; use --device cpu or auto.")
 
 
 def clip_options(args: argparse.Namespace) -> Dict[str, object]:
@@ -96,9 +113,10 @@ def run_preparation_job(args: argparse.Namespace, default_prefix: str, load_item
     :class:`TrajCrafterError`."""
     try:
         check_geometry(args.num_frames, args.height, args.width)
+        check_device(args.device)
         report = run_sharded_job(load_items(), make_samples, args.out_dir, args.prefix or default_prefix,
                                  args.shard, args.num_shards, args.samples_per_shard, args.on_error,
-                                 describe=describe)
+                                 describe=describe, video_codec=args.video_codec)
     except TrajCrafterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

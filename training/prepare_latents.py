@@ -1,8 +1,9 @@
 """Pre-encode shards: add VAE latents and T5 embeddings so training never runs the VAE or T5.
 
 Reads tar shards written by the preparation scripts and writes shards of the same name into
-``--out-dir`` with a ``<key>.latents.safetensors`` member per sample (layout in
-:mod:`training.inputs`): target and reference posteriors (a fresh sample is drawn every training
+``--out-dir`` with, per sample, its meta and a ``<key>.latents.safetensors`` member (layout in
+:mod:`training.inputs`) — no second copy of the videos, which training from cached latents never
+reads (keep the input shards for per-step encoding or new encodings). The member holds: target and reference posteriors (a fresh sample is drawn every training
 step), the condition latents exactly as the sampler forms them (the render's noise augmentation
 strength ``exp(N(mean, std²))`` is drawn here, once per sample, seeded by the sample key), the
 prompt embeddings, and the VAE scaling factor. Also writes ``empty_prompt.safetensors`` (the
@@ -79,7 +80,7 @@ def encode_sample(pipe, sample: Sample, reference_frames: int, noise_aug: tuple,
     meta.pop("sha256", None)
     meta["latents"] = {"reference_frames": reference_frames, "noise_aug_sigma": sigma,
                        "dtype": str(store_dtype).replace("torch.", "")}
-    return Sample(sample.key, meta, video, latents)
+    return Sample(sample.key, meta, None, latents)  # training from latents never reads the videos
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -116,8 +117,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in inputs[args.shard::args.num_shards]:
             with ShardWriter(out_dir / path.name) as writer:
                 for sample in iter_shard(path, with_latents=False):
-                    writer.write(encode_sample(pipe, sample, args.reference_frames,
-                                               (args.noise_aug_mean, args.noise_aug_std), args.seed, dtype))
+                    encoded = encode_sample(pipe, sample, args.reference_frames,
+                                            (args.noise_aug_mean, args.noise_aug_std), args.seed, dtype)
+                    encoded.meta["encoded_from"] = str(path)
+                    writer.write(encoded)
                     count += 1
         write_text_atomic(out_dir / f"latents-{args.shard:05d}-of-{args.num_shards:05d}.done",
                           f"{count} samples\n")

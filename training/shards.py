@@ -2,14 +2,23 @@
 
 Shard layout (a plain, uncompressed POSIX tar; streamable, also readable by ``webdataset``)::
 
-    <key>.json                 meta: kind, prompt, sizes, provenance, sha256 of the members below
-    <key>.video.safetensors    uint8 tensors: target [T,H,W,3], render [T,H,W,3], mask [T,H,W]
-                               (1 = hole), and reference [T,H,W,3] for triplets (double
-                               reprojection samples have none: their reference *is* the target)
-    <key>.latents.safetensors  optional pre-encoded tensors (see ``training.encoding``)
+    <key>.json                 meta: kind, prompt, sizes, provenance, video codec, sha256 of the
+                               members below
+    <key>.target.mkv           the videos, uint8 [T,H,W,3] compressed (:mod:`training.video_codec`):
+    <key>.render.mkv           target, render and, for triplets, reference (double reprojection
+    <key>.reference.mkv        samples have none: their reference *is* the target)
+    <key>.mask.bin             hole mask [T,H,W] (1 = hole), bit-packed + zlib
+    <key>.latents.safetensors  optional cached latents and prompt embeddings (``prepare_latents.py``)
+
+With ``video_codec="raw"`` (and in format-1 shards) the videos and mask are one member,
+``<key>.video.safetensors`` holding uncompressed uint8 tensors. Encoded shards written by
+``prepare_latents.py`` carry only ``.json`` + ``.latents.safetensors``: training from cached
+latents never needs the videos, and a second copy of them would double the disk.
 
 Keys contain no dot. ``kind`` is ``"double_reprojection"`` or ``"triplet"``. Every member's
-sha256 is in the meta, so a flipped byte is reported as a corrupt shard, never trained on.
+sha256 is in the meta and is checked for each member that is read, so a flipped byte is reported
+as a corrupt shard, never trained on; members that are not read (the videos when training from
+cached latents) are neither read nor checked.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from safetensors.torch import load as st_load
@@ -30,20 +39,37 @@ from safetensors.torch import save as st_save
 
 from trajcrafter_core.errors import TrajCrafterError
 
-VIDEO_MEMBER = "video.safetensors"
+from .video_codec import (
+    CODEC_NAMES,
+    DEFAULT_CODEC,
+    MASK_SUFFIX,
+    VIDEO_SUFFIX,
+    decode_mask,
+    decode_video,
+    encode_mask,
+    encode_video,
+)
+
+RAW_VIDEO_MEMBER = "video.safetensors"
 LATENTS_MEMBER = "latents.safetensors"
 KINDS = ("double_reprojection", "triplet")
+VIDEO_STREAMS = ("target", "render", "reference")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
 class Sample:
-    """One training example: meta (JSON-able) and named tensor groups (member -> tensors)."""
+    """One training example: meta (JSON-able), its videos and its cached latents.
+
+    ``video`` (``target``/``render``/``reference`` uint8 ``[T,H,W,3]``, ``mask`` uint8
+    ``[T,H,W]``) is ``None`` when it was not read or the shard does not carry it; ``latents``
+    likewise.
+    """
 
     key: str
     meta: Dict
-    video: Dict[str, torch.Tensor]
+    video: Optional[Dict[str, torch.Tensor]] = None
     latents: Optional[Dict[str, torch.Tensor]] = None
 
     @property
@@ -54,12 +80,24 @@ class Sample:
     def prompt(self) -> str:
         return self.meta.get("prompt", "")
 
+    @property
+    def geometry(self) -> Tuple[int, int, int]:
+        """``(T, H, W)`` of the sample's videos (from the meta when the videos were not read)."""
+        if self.video is not None:
+            return tuple(int(s) for s in self.video["target"].shape[:3])
+        return int(self.meta["num_frames"]), int(self.meta["height"]), int(self.meta["width"])
+
+
+def video_names(kind: str) -> List[str]:
+    """The video tensors a sample of ``kind`` has (besides the mask)."""
+    return ["target", "render"] + (["reference"] if kind == "triplet" else [])
+
 
 def check_video_sample(video: Dict[str, torch.Tensor], kind: str, where: str) -> None:
     """Validate the video tensors of a sample (layouts in the module docstring)."""
     if kind not in KINDS:
         raise TrajCrafterError(f"{where}: kind must be one of {KINDS}, got {kind!r}.")
-    needed = ["target", "render", "mask"] + (["reference"] if kind == "triplet" else [])
+    needed = video_names(kind) + ["mask"]
     missing = [n for n in needed if n not in video]
     if missing:
         raise TrajCrafterError(f"{where}: missing tensor(s) {missing}; a {kind} sample needs {needed}.")
@@ -89,6 +127,15 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+def video_members(video: Dict[str, torch.Tensor], codec: str) -> Dict[str, bytes]:
+    """Member name -> bytes of a sample's videos and mask in ``codec`` (module docstring)."""
+    if codec == "raw":
+        return {RAW_VIDEO_MEMBER: st_save({k: v.contiguous() for k, v in video.items()})}
+    members = {f"{name}.{VIDEO_SUFFIX}": encode_video(video[name], codec) for name in VIDEO_STREAMS if name in video}
+    members[MASK_SUFFIX] = encode_mask(video["mask"])
+    return members
+
+
 class _PublishOrDiscard:
     """``with`` protocol of the shard writers: :meth:`close` (publish the shards) when the block
     ends normally, :meth:`abort` (remove the partial files) when it raises; subclasses define
@@ -110,10 +157,16 @@ class ShardWriter(_PublishOrDiscard):
     The shard is written to ``<path>.partial`` and renamed to ``path`` only by a successful
     :meth:`close` (or leaving the ``with`` block without an exception); on error the partial
     file is removed, so a crashed preparation job never leaves a truncated shard behind.
+    ``video_codec``: how videos are stored (:data:`training.video_codec.CODEC_NAMES`). A sample
+    without videos (``video=None``) must carry latents and the ``num_frames``/``height``/``width``
+    of its videos in its meta (encoded shards).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, video_codec: str = DEFAULT_CODEC):
+        if video_codec not in CODEC_NAMES:
+            raise TrajCrafterError(f"video codec must be one of {list(CODEC_NAMES)}, got {video_codec!r}.")
         self.path = Path(path)
+        self.video_codec = video_codec
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._tar = tarfile.open(self._partial, "w", format=tarfile.PAX_FORMAT)
@@ -126,19 +179,23 @@ class ShardWriter(_PublishOrDiscard):
             raise TrajCrafterError(f"sample key {key!r} must use only letters, digits, '_' and '-'.")
         if key in self._keys:
             raise TrajCrafterError(f"sample key {key!r} appears twice in shard {self.path}.")
-        check_video_sample(sample.video, sample.meta.get("kind"), f"sample {key}")
-        members = {VIDEO_MEMBER: st_save({k: v.contiguous() for k, v in sample.video.items()})}
+        meta = {k: v for k, v in sample.meta.items() if k != "sha256"}
+        if sample.video is not None:
+            check_video_sample(sample.video, meta.get("kind"), f"sample {key}")
+            members = video_members(sample.video, self.video_codec)
+            T, H, W = sample.geometry
+            meta.update(num_frames=T, height=H, width=W, video_codec=self.video_codec)
+        else:
+            if not sample.latents or not all(k in meta for k in ("num_frames", "height", "width")):
+                raise TrajCrafterError(f"sample {key}: a sample without videos needs latents and its "
+                                       f"num_frames/height/width in the meta.")
+            if meta.get("kind") not in KINDS:
+                raise TrajCrafterError(f"sample {key}: kind must be one of {KINDS}, got {meta.get('kind')!r}.")
+            members = {}
+            meta["video_codec"] = None
         if sample.latents:
             members[LATENTS_MEMBER] = st_save({k: v.contiguous() for k, v in sample.latents.items()})
-        meta = dict(sample.meta)
-        t = sample.video["target"]
-        meta.update(
-            format_version=FORMAT_VERSION,
-            num_frames=int(t.shape[0]),
-            height=int(t.shape[1]),
-            width=int(t.shape[2]),
-            sha256={name: _sha256(data) for name, data in members.items()},
-        )
+        meta.update(format_version=FORMAT_VERSION, sha256={name: _sha256(data) for name, data in members.items()})
         _add_bytes(self._tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode("utf-8"))
         for name, data in members.items():
             _add_bytes(self._tar, f"{key}.{name}", data)
@@ -163,17 +220,18 @@ class ShardWriter(_PublishOrDiscard):
 class ShardSeriesWriter(_PublishOrDiscard):
     """Roll samples over numbered shards ``<prefix>-<part:05d>.tar`` of at most ``max_count``."""
 
-    def __init__(self, prefix: str | Path, max_count: int = 256):
+    def __init__(self, prefix: str | Path, max_count: int = 256, video_codec: str = DEFAULT_CODEC):
         if max_count < 1:
             raise TrajCrafterError(f"samples per shard must be >= 1, got {max_count}.")
         self.prefix = str(prefix)
         self.max_count = max_count
+        self.video_codec = video_codec
         self.paths: List[Path] = []
         self._writer: Optional[ShardWriter] = None
 
     def write(self, sample: Sample) -> None:
         if self._writer is None:
-            self._writer = ShardWriter(f"{self.prefix}-{len(self.paths):05d}.tar")
+            self._writer = ShardWriter(f"{self.prefix}-{len(self.paths):05d}.tar", self.video_codec)
         self._writer.write(sample)
         if self._writer.count >= self.max_count:
             self.paths.append(self._writer.close())
@@ -206,6 +264,14 @@ class SampleRef:
     key: str
     kind: str
     members: Dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def has_video(self) -> bool:
+        return RAW_VIDEO_MEMBER in self.members or MASK_SUFFIX in self.members
+
+    @property
+    def has_latents(self) -> bool:
+        return LATENTS_MEMBER in self.members
 
 
 def _corrupt(shard: Path, detail: str) -> TrajCrafterError:
@@ -242,11 +308,24 @@ def index_shard(shard: str | Path) -> List[SampleRef]:
     if not refs:
         raise _corrupt(shard, "no samples")
     for ref in refs.values():
-        if "json" not in ref.members or VIDEO_MEMBER not in ref.members:
-            raise _corrupt(shard, f"sample {ref.key!r} lacks its .json or .{VIDEO_MEMBER} member")
+        if "json" not in ref.members or not (ref.has_video or ref.has_latents):
+            raise _corrupt(shard, f"sample {ref.key!r} lacks its .json member or has neither videos nor latents")
         if ref.kind not in KINDS:
             raise _corrupt(shard, f"sample {ref.key!r} has unknown kind {ref.kind!r}")
+        if MASK_SUFFIX in ref.members:
+            streams = [f"{name}.{VIDEO_SUFFIX}" for name in video_names(ref.kind)]
+            if any(s not in ref.members for s in streams):
+                raise _corrupt(shard, f"sample {ref.key!r} lacks one of its video members {streams}")
     return list(refs.values())
+
+
+def index_shards(patterns: Sequence[str], kinds: Optional[Sequence[str]] = None) -> List[SampleRef]:
+    """The samples of every shard named by ``patterns`` (:func:`expand_shard_patterns`), in
+    file order, optionally only those of ``kinds``: one header scan per shard."""
+    refs: List[SampleRef] = []
+    for path in expand_shard_patterns(patterns):
+        refs.extend(r for r in index_shard(path) if kinds is None or r.kind in kinds)
+    return refs
 
 
 def _read_member(fh, ref: SampleRef, member: str) -> bytes:
@@ -258,8 +337,17 @@ def _read_member(fh, ref: SampleRef, member: str) -> bytes:
     return data
 
 
-def read_sample(ref: SampleRef, with_latents: bool = True, fh=None) -> Sample:
-    """Read and verify one sample (sha256 of every member against its meta)."""
+def _safetensors(data: bytes, ref: SampleRef, member: str) -> Dict[str, torch.Tensor]:
+    try:
+        return st_load(data)
+    except Exception as exc:  # safetensors raises its own error types
+        raise _corrupt(ref.shard, f"{ref.key}.{member} is not a safetensors blob: {exc}") from None
+
+
+def read_sample(ref: SampleRef, with_latents: bool = True, fh=None, with_video: bool = True) -> Sample:
+    """Read and verify one sample: its meta and the requested members (sha256 of each read
+    member against the meta). ``with_video``/``with_latents`` choose the members; one the
+    sample does not carry is ``None`` in the result."""
     own = fh is None
     if own:
         fh = open(ref.shard, "rb")
@@ -269,29 +357,42 @@ def read_sample(ref: SampleRef, with_latents: bool = True, fh=None) -> Sample:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _corrupt(ref.shard, f"meta of {ref.key!r}: {exc}") from None
         sums = meta.get("sha256", {})
-        groups: Dict[str, Dict[str, torch.Tensor]] = {}
-        wanted = [VIDEO_MEMBER] + ([LATENTS_MEMBER] if with_latents and LATENTS_MEMBER in ref.members else [])
-        for member in wanted:
-            data = _read_member(fh, ref, member)
-            if sums.get(member) != _sha256(data):
-                raise _corrupt(ref.shard, f"checksum mismatch in {ref.key}.{member}")
+
+        def member(name: str) -> bytes:
+            data = _read_member(fh, ref, name)
+            if sums.get(name) != _sha256(data):
+                raise _corrupt(ref.shard, f"checksum mismatch in {ref.key}.{name}")
+            return data
+
+        video = None
+        where = f"shard {ref.shard} sample {ref.key}"
+        if with_video and RAW_VIDEO_MEMBER in ref.members:
+            video = _safetensors(member(RAW_VIDEO_MEMBER), ref, RAW_VIDEO_MEMBER)
+        elif with_video and MASK_SUFFIX in ref.members:
+            shape = (int(meta["num_frames"]), int(meta["height"]), int(meta["width"]))
             try:
-                groups[member] = st_load(data)
-            except Exception as exc:  # safetensors raises its own error types
-                raise _corrupt(ref.shard, f"{ref.key}.{member} is not a safetensors blob: {exc}") from None
+                video = {name: decode_video(member(f"{name}.{VIDEO_SUFFIX}"), shape, where)
+                         for name in video_names(meta.get("kind"))}
+                video["mask"] = decode_mask(member(MASK_SUFFIX), shape, where)
+            except TrajCrafterError as exc:
+                raise _corrupt(ref.shard, str(exc)) from None
+        latents = None
+        if with_latents and LATENTS_MEMBER in ref.members:
+            latents = _safetensors(member(LATENTS_MEMBER), ref, LATENTS_MEMBER)
     finally:
         if own:
             fh.close()
-    check_video_sample(groups[VIDEO_MEMBER], meta.get("kind"), f"shard {ref.shard} sample {ref.key}")
-    return Sample(ref.key, meta, groups[VIDEO_MEMBER], groups.get(LATENTS_MEMBER))
+    if video is not None:
+        check_video_sample(video, meta.get("kind"), where)
+    return Sample(ref.key, meta, video, latents)
 
 
-def iter_shard(shard: str | Path, with_latents: bool = True) -> Iterator[Sample]:
+def iter_shard(shard: str | Path, with_latents: bool = True, with_video: bool = True) -> Iterator[Sample]:
     """All samples of one shard in file order, verified."""
     refs = index_shard(shard)
     with open(shard, "rb") as fh:
         for ref in refs:
-            yield read_sample(ref, with_latents, fh)
+            yield read_sample(ref, with_latents, fh, with_video)
 
 
 def expand_shard_patterns(patterns: Sequence[str]) -> List[Path]:
@@ -314,4 +415,3 @@ def expand_shard_patterns(patterns: Sequence[str]) -> List[Path]:
             seen.add(p.resolve())
             unique.append(p)
     return unique
-

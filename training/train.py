@@ -6,18 +6,25 @@ Usage::
     accelerate launch --config_file training/configs/accelerate/deepspeed_zero2.yaml \\
         -m training.train --config training/configs/stage1.yaml
 
-- **Stage 1** (``stage: 1``): double-reprojection and triplet shards; trains the DiT blocks and
-  the patch embedding, the reference stream skipped, cross-attention frozen (paper: lr 1e-5).
+- **Stage 1** (``stage: 1``): double-reprojection and triplet shards (``data.mix`` sets their
+  ratio); trains the DiT blocks and the patch embedding, the reference stream skipped,
+  cross-attention frozen (paper: lr 1e-5 for 10K iterations).
 - **Stage 2** (``stage: 2``): triplet shards only; trains only the reference cross-attention
-  layers and the reference patch embedding (paper: lr 2e-6).
+  layers and the reference patch embedding (paper: lr 2e-6 for 5K iterations).
 
-Each optimizer step: pre-encoded or freshly encoded latents (:mod:`training.inputs`), CFG
+Each optimizer step: cached latents (``data.use_latents``, the shards encoded by
+``prepare_latents.py``) or latents encoded by the frozen VAE/T5 (:mod:`training.inputs`), CFG
 dropout, uniform timesteps, the scheduler's target (v-prediction for CogVideoX-Fun), MSE loss;
-bf16/fp16 autocast, gradient checkpointing, gradient accumulation, clipping, optional LoRA and
-EMA. Checkpoints (``output.dir/checkpoints``) are atomic and resume exactly: model, optimizer,
-LR scheduler, EMA, RNG states, step and data position. The final weights are exported in the
-official transformer layout (``output.export_dir``, default ``output.dir/export``).
-Logs: TensorBoard under ``output.dir/logs``, one JSON line per step in ``output.dir/metrics.jsonl``.
+bf16/fp16 autocast (under DeepSpeed the engine holds the model in that dtype and the inputs are
+cast to it), gradient checkpointing, gradient accumulation, clipping, optional LoRA and EMA.
+Checkpoints (``output.dir/checkpoints``) are atomic and resume exactly: model, optimizer, LR
+scheduler, EMA, RNG states, step and data position. Validation (:mod:`training.validation`)
+every ``validation.every`` steps. The final weights are exported in the official transformer
+layout (``output.export_dir``, default ``output.dir/export``) and, with LoRA, the adapter alone
+(``output.dir/lora``, diffusers/PEFT naming).
+Logs: TensorBoard (and wandb, ``output.report_to``) under ``output.dir/logs``, one JSON line per
+step in ``output.dir/metrics.jsonl`` (loss, lr, grad norm, samples/s, peak memory) and one per
+validation in ``output.dir/validation.jsonl``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -34,18 +43,18 @@ import torch
 
 from trajcrafter_core.errors import TrajCrafterError
 
-from .checkpointing import CheckpointManager, export_transformer, write_text_atomic
+from .checkpointing import CheckpointManager, export_lora_adapter, export_transformer, write_text_atomic
 from .config import Config, load_config
 from .data import ShardBatchStream, make_loader
-from .inputs import build_step_inputs, load_frozen_parts, make_rotary_fn
+from .inputs import build_step_inputs, cast_inputs, load_frozen_parts, make_rotary_fn
 from .model_setup import add_lora, load_transformer_for_training, select_trainable
 from .objective import DiffusionObjective, load_training_scheduler
-from .shards import expand_shard_patterns, index_shard
+from .shards import SampleRef, index_shards
 
 # Settings that must not change when a run resumes (they define the model, the data order or
-# the random stream). max_steps, output.* and num_workers may change.
+# the random stream). max_steps, output.*, validation.* and num_workers may change.
 _RESUME_INVARIANTS = ("stage", "data.shards", "data.kinds", "data.batch_size", "data.num_frames", "data.height",
-                      "data.width", "data.shuffle", "train.seed", "train.gradient_accumulation_steps",
+                      "data.width", "data.shuffle", "data.mix", "train.seed", "train.gradient_accumulation_steps",
                       "train.trainable", "lora", "ema.enabled", "model.transformer_dir")
 
 
@@ -55,7 +64,10 @@ class TrainResult:
     resumed_from: Optional[int]
     losses: Dict[int, float] = field(default_factory=dict)
     export_dir: Optional[Path] = None
+    lora_dir: Optional[Path] = None
     checkpoint: Optional[Path] = None
+    cached_latents: Optional[bool] = None
+    validation: Dict[int, Dict] = field(default_factory=dict)
 
 
 def _get(d: Dict, dotted: str):
@@ -75,18 +87,37 @@ def _flat_hparams(d: Dict, prefix: str = "") -> Dict[str, object]:
     return out
 
 
-def _check_shards_exist(cfg: Config) -> None:
-    """Fail fast (before loading models) on missing or unreadable shards."""
-    for path in expand_shard_patterns(cfg.data.shards):
-        index_shard(path)
+def uses_cached_latents(refs: Sequence[SampleRef], use_latents: bool, setting: str = "data.shards") -> bool:
+    """Whether the samples ``refs`` train from cached latents (``data.use_latents: true``) or are
+    encoded every step (``false``); raises when the shards do not carry what that needs, instead
+    of silently loading the VAE and T5 on every process."""
+    without = [r for r in refs if not (r.has_latents if use_latents else r.has_video)]
+    if without:
+        r = without[0]
+        if use_latents:
+            raise TrajCrafterError(
+                f"data.use_latents is true but {len(without)} of {len(refs)} samples of {setting} carry no cached "
+                f"latents (e.g. {r.key} in {r.shard}). Encode the shards once with python -m training.prepare_latents "
+                f"(recommended: training then never loads the VAE and T5), or set data.use_latents: false to load "
+                f"the VAE and T5 on every process and encode each batch (slow).")
+        raise TrajCrafterError(
+            f"data.use_latents is false (encode every batch) but {len(without)} of {len(refs)} samples of {setting} "
+            f"carry no videos (e.g. {r.key} in {r.shard}, an encoded shard); point {setting} at the shards the "
+            f"preparation scripts wrote, or set data.use_latents: true.")
+    return use_latents
 
 
-def _truncate_metrics(path: Path, last_step: int) -> None:
+def _truncate_jsonl(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line)["step"] <= last_step]
     write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def _append_jsonl(path: Path, record: Dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
 
 
 def _resume_checkpoint(manager: CheckpointManager, resume: str) -> Optional[Path]:
@@ -103,6 +134,44 @@ def _resume_checkpoint(manager: CheckpointManager, resume: str) -> Optional[Path
     return path
 
 
+def _process_group_kwargs() -> list:
+    """DeepSpeed or FSDP launched on a machine without GPUs (the CPU tests): accelerate finds no
+    distributed backend for the CPU and would run every process as a lone rank 0; gloo makes
+    them one job."""
+    from accelerate.utils import InitProcessGroupKwargs
+
+    sharded = any(os.environ.get(f"ACCELERATE_USE_{name}", "").lower() == "true" for name in ("DEEPSPEED", "FSDP"))
+    if sharded and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return [InitProcessGroupKwargs(backend="gloo")]
+    return []
+
+
+def _peak_memory_gb(device: torch.device) -> float:
+    """Peak memory since the last call: CUDA allocations on a GPU, the process's peak RSS on CPU."""
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        return peak / 2**30
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _deepspeed_fp32_weights(model, names: Sequence[str]) -> Dict[str, torch.Tensor]:
+    """The fp32 master copies of the trained parameters ``names`` of a DeepSpeed engine (the
+    module itself holds their bf16/fp16 rounding). Collective: every process calls it."""
+    from deepspeed.utils import safe_get_full_fp32_param
+
+    wanted = set(names)
+    out = {}
+    for name, param in model.module.named_parameters():
+        if name in wanted:
+            full = safe_get_full_fp32_param(param)
+            if full is not None:
+                out[name] = full.detach().cpu()
+    return out
+
+
 def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = None) -> TrainResult:
     """Train as configured. ``resume``: ``"auto"`` (latest checkpoint if any), ``"none"`` or a
     checkpoint folder. ``stop_after``: return after this many optimizer steps of *this* call
@@ -114,14 +183,28 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
-    _check_shards_exist(cfg)
+    # one header scan of every shard, before any model loads (a bad shard fails fast)
+    refs = index_shards(cfg.data.shards, cfg.data_kinds)
+    cached = uses_cached_latents(refs, cfg.data.use_latents)
+    val_refs = index_shards(cfg.validation.shards, cfg.data_kinds) if cfg.validation.every else []
+    if val_refs:
+        uses_cached_latents(val_refs, cfg.data.use_latents, "validation.shards")
+    if not cfg.model.base_dir:
+        raise TrajCrafterError("model.base_dir is required (its scheduler/ config defines the noise levels).")
+    v = cfg.validation
+    needs_empty = cfg.train.cfg_dropout.text > 0 or (val_refs and v.videos and v.guidance_scale > 1)
+    if cached and needs_empty and not cfg.model.empty_prompt_embeds:
+        raise TrajCrafterError(
+            "text dropout (train.cfg_dropout.text) and validation videos with guidance need the empty prompt's "
+            "embeddings: set model.empty_prompt_embeds to the empty_prompt.safetensors prepare_latents.py wrote.")
     out = Path(cfg.output.dir)
     manager = CheckpointManager(out, cfg.output.keep_last)
     accelerator = Accelerator(
         mixed_precision=cfg.train.mixed_precision,
         gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
-        log_with="tensorboard",
+        log_with=list(cfg.output.report_to),
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+        kwargs_handlers=_process_group_kwargs(),
     )
     try:
         if accelerator.is_main_process:
@@ -131,8 +214,15 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         checkpoint = _resume_checkpoint(manager, resume)
         state = CheckpointManager.read_state(checkpoint) if checkpoint else None
         if state is not None:
-            now = cfg.to_dict()
-            changed = [k for k in _RESUME_INVARIANTS if _get(state["config"], k) != _get(now, k)]
+            now, defaults = cfg.to_dict(), Config().to_dict()
+
+            def saved(key: str):  # a setting added since the checkpoint was written has its default
+                try:
+                    return _get(state["config"], key)
+                except KeyError:
+                    return _get(defaults, key)
+
+            changed = [k for k in _RESUME_INVARIANTS if saved(k) != _get(now, k)]
             if changed:
                 raise TrajCrafterError(
                     f"cannot resume {checkpoint}: {', '.join(changed)} changed since it was written; "
@@ -149,22 +239,19 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         if cfg.train.gradient_checkpointing:
             model.enable_gradient_checkpointing()
         model.train()
-        params = [p for p in model.parameters() if p.requires_grad]
+        named_params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        params = [p for _, p in named_params]
         if not params:
             raise TrajCrafterError("no trainable parameter (check train.trainable / lora settings).")
 
         weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.mixed_precision, torch.float32)
-        stream = ShardBatchStream(cfg.data.shards, cfg.data_kinds, cfg.data.batch_size, cfg.data.num_frames,
+        stream = ShardBatchStream(refs, cfg.data_kinds, cfg.data.batch_size, cfg.data.num_frames,
                                   cfg.data.height, cfg.data.width, seed=cfg.train.seed, shuffle=cfg.data.shuffle,
                                   rank=accelerator.process_index, world_size=accelerator.num_processes,
-                                  with_latents=cfg.data.use_latents,
+                                  with_latents=cached, with_video=not cached, mix=cfg.data.mix or None,
                                   start_batch=state["data_position"] if state else 0)
-        pre_encoded = cfg.data.use_latents and all("latents.safetensors" in r.members for r in stream.refs) \
-            and _latents_have(stream, "prompt_embeds")
-        if not cfg.model.base_dir:
-            raise TrajCrafterError("model.base_dir is required (its scheduler/ config defines the noise levels).")
         scheduler = load_training_scheduler(Path(cfg.model.base_dir) / "scheduler")
-        parts = load_frozen_parts(cfg.model.base_dir, model, need_encoders=not pre_encoded, dtype=weight_dtype,
+        parts = load_frozen_parts(cfg.model.base_dir, model, need_encoders=not cached, dtype=weight_dtype,
                                   device=accelerator.device, scheduler=scheduler,
                                   empty_prompt_file=cfg.model.empty_prompt_embeds)
         objective = DiffusionObjective(scheduler)
@@ -185,40 +272,85 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
                                    "use the DeepSpeed config or switch them off.")
         ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
         if ds_plugin is not None:
-            if int(ds_plugin.deepspeed_config.get("zero_optimization", {}).get("stage", 0)) >= 3:
+            ds = ds_plugin.deepspeed_config
+            if int(ds.get("zero_optimization", {}).get("stage", 0)) >= 3:
                 raise TrajCrafterError("DeepSpeed ZeRO-3 is not supported (use ZeRO-2 or FSDP).")
-            # we stream our own batches (no prepared DataLoader), so tell DeepSpeed the micro-batch
-            ds_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.data.batch_size
+            # we stream our own batches (no prepared DataLoader): tell DeepSpeed the batch sizes, and
+            # clip as the config says (DeepSpeed clips inside its step)
+            ds["train_micro_batch_size_per_gpu"] = cfg.data.batch_size
+            ds["train_batch_size"] = cfg.data.batch_size * cfg.train.gradient_accumulation_steps * accelerator.num_processes
+            ds["gradient_clipping"] = cfg.optim.max_grad_norm
         model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
         if ema is not None:
             ema.to(accelerator.device)
+        # the dtype the prepared model computes in: float32 master weights under autocast, the
+        # engine's bf16/fp16 under DeepSpeed (which turns autocast off)
+        input_dtype = next(p.dtype for p in accelerator.unwrap_model(model).parameters() if p.is_floating_point())
 
         step = 0
         metrics_path = out / "metrics.jsonl"
+        validation_path = out / "validation.jsonl"
         if checkpoint is not None:
             accelerator.load_state(str(checkpoint))
             step = int(state["step"])
             if accelerator.is_main_process:
-                _truncate_metrics(metrics_path, step)
+                _truncate_jsonl(metrics_path, step)
+                _truncate_jsonl(validation_path, step)
         data_position = state["data_position"] if state else 0
+        validator = None
+        if val_refs:
+            from .validation import Validator
+
+            validator = Validator(cfg, val_refs, parts=parts, objective=objective, model_config=model_config,
+                                  rotary_fn=rotary_fn, cached=cached, accelerator=accelerator,
+                                  input_dtype=input_dtype, out_dir=out / "validation",
+                                  pipe_factory=_sampler_factory(cfg, parts, accelerator, weight_dtype))
         if accelerator.is_main_process:
             accelerator.init_trackers("trajcrafter", config=_flat_hparams(cfg.to_dict()))
+            mix = f", mix {cfg.data.mix}" if cfg.data.mix else ""
             accelerator.print(
                 f"stage {cfg.stage}: {sum(p.numel() for p in params):,} trainable parameters "
                 f"({len(trainable_names)} tensors{' + LoRA' if cfg.lora.enabled else ''}), "
-                f"{len(stream.refs)} samples ({', '.join(cfg.data_kinds)}), "
+                f"{len(stream.refs)} samples ({', '.join(cfg.data_kinds)}{mix}), "
                 f"{'resuming at step ' + str(step) if checkpoint else 'starting at step 0'}"
             )
+            if cached:
+                accelerator.print(f"data: cached latents from the shards (prepare_latents.py); the VAE and T5 are not "
+                                  f"loaded and the videos are not read")
+            else:
+                print(f"WARNING data: per-step encoding: the VAE and T5 are loaded on each of the "
+                      f"{accelerator.num_processes} process(es) and encode every batch. Encode the shards once with "
+                      f"python -m training.prepare_latents and set data.use_latents: true to skip this.",
+                      file=sys.stderr, flush=True)
 
         loader = make_loader(stream, cfg.data.num_workers)
         batches = iter(loader)
-        result = TrainResult(step=step, resumed_from=step if checkpoint else None)
+        result = TrainResult(step=step, resumed_from=step if checkpoint else None, cached_latents=cached)
         progress = tqdm(total=cfg.train.max_steps, initial=step,
                         disable=not (accelerator.is_main_process and cfg.output.progress_bar), desc="train")
         steps_this_call = 0
         cfg_dropout = (cfg.train.cfg_dropout.text, cfg.train.cfg_dropout.reference, cfg.train.cfg_dropout.condition)
+        samples_per_step = cfg.data.batch_size * cfg.train.gradient_accumulation_steps * accelerator.num_processes
+        # clip_grad_norm_ with an infinite bound measures the norm without clipping
+        clip_to = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm > 0 else math.inf
+        _peak_memory_gb(accelerator.device)
+
+        def validate(at: int) -> None:
+            found = validator.run(model, at)
+            record = {"step": at, "loss": found.loss, "videos": [str(p) for p in found.videos]}
+            result.validation[at] = record
+            if accelerator.is_main_process:
+                _append_jsonl(validation_path, record)
+                if found.loss is not None:
+                    accelerator.log({"val/loss": found.loss}, step=at)
+                _log_videos(accelerator, found.videos, at)
+
+        if validator is not None and step == 0:
+            validate(0)  # the starting point of the curve
         while step < cfg.train.max_steps:
             losses: List[torch.Tensor] = []
+            started = time.perf_counter()
+            grad_norm = None
             for _ in range(cfg.train.gradient_accumulation_steps):
                 batch = next(batches)
                 data_position += 1
@@ -229,11 +361,11 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
                         noise_aug=(cfg.train.noise_aug_mean, cfg.train.noise_aug_std), cfg_dropout=cfg_dropout,
                         device=accelerator.device, rotary_fn=rotary_fn)
                     with accelerator.autocast():
-                        prediction = model(**inputs, return_dict=False)[0]
+                        prediction = model(**cast_inputs(inputs, input_dtype), return_dict=False)[0]
                     loss = objective.loss(prediction, target)
                     accelerator.backward(loss)
-                    if accelerator.sync_gradients and cfg.optim.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(params, cfg.optim.max_grad_norm)
+                    if accelerator.sync_gradients:
+                        grad_norm = accelerator.clip_grad_norm_(params, clip_to)
                     optimizer.step()
                     lr_scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -247,13 +379,19 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
                 raise TrajCrafterError(f"loss became {step_loss} at step {step}; lower optim.lr or check the data.")
             result.losses[step] = step_loss
             lr = lr_scheduler.get_last_lr()[0]
+            record = {"step": step, "loss": step_loss, "lr": lr,
+                      "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                      "samples_per_s": samples_per_step / (time.perf_counter() - started),
+                      "peak_memory_gb": _peak_memory_gb(accelerator.device)}
             if accelerator.is_main_process:
-                with open(metrics_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"step": step, "loss": step_loss, "lr": lr}) + "\n")
+                _append_jsonl(metrics_path, record)
                 if step % cfg.output.log_every == 0 or step == cfg.train.max_steps:
-                    accelerator.log({"train/loss": step_loss, "train/lr": lr}, step=step)
+                    accelerator.log({f"train/{k}": v for k, v in record.items() if k != "step" and v is not None},
+                                    step=step)
             progress.update(1)
             progress.set_postfix(loss=f"{step_loss:.4g}")
+            if validator is not None and validator.due(step, step == cfg.train.max_steps):
+                validate(step)
             if step % cfg.output.checkpoint_every == 0 or step == cfg.train.max_steps:
                 result.checkpoint = manager.save(accelerator, step, {
                     "data_position": data_position, "config": cfg.to_dict(), "loss": step_loss})
@@ -264,18 +402,7 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         progress.close()
         result.step = step
         accelerator.wait_for_everyone()
-        full_state = accelerator.get_state_dict(model) if "FSDP" in distributed else None  # collective
-        if accelerator.is_main_process:
-            unwrapped = accelerator.unwrap_model(model)
-            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.output.export_dtype]
-            if ema is not None and cfg.output.export_ema:
-                ema.store(params)
-                ema.copy_to(params)
-                result.export_dir = export_transformer(unwrapped, cfg.export_path, dtype)
-                ema.restore(params)
-            else:
-                result.export_dir = export_transformer(unwrapped, cfg.export_path, dtype, state_dict=full_state)
-            accelerator.print(f"exported the transformer to {result.export_dir}")
+        _export(cfg, accelerator, model, ema, params, named_params, distributed, result)
         accelerator.wait_for_everyone()
         return result
     finally:
@@ -283,12 +410,71 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         _reset_accelerate_state()
 
 
-def _latents_have(stream: ShardBatchStream, name: str) -> bool:
-    """Whether the first sample's pre-encoded latents include ``name`` (all shards are encoded alike)."""
-    from .shards import read_sample
+def _export(cfg: Config, accelerator, model, ema, params, named_params, distributed: str, result: TrainResult) -> None:
+    """Write the official-layout export (and the LoRA adapter); collectives run on every process."""
+    full_state = accelerator.get_state_dict(model) if "FSDP" in distributed else None
+    unwrapped = accelerator.unwrap_model(model)
+    use_ema = ema is not None and cfg.output.export_ema
+    if use_ema:
+        ema.store(params)
+        ema.copy_to(params)
+    try:
+        masters = {}
+        if "DEEPSPEED" in distributed and not use_ema:
+            masters = _deepspeed_fp32_weights(model, [n for n, _ in named_params])
+        if accelerator.is_main_process:
+            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.output.export_dtype]
+            result.export_dir = export_transformer(unwrapped, cfg.export_path, dtype, state_dict=full_state,
+                                                   overrides=masters)
+            accelerator.print(f"exported the transformer to {result.export_dir}")
+            if cfg.lora.enabled and cfg.output.export_lora:
+                result.lora_dir = export_lora_adapter(unwrapped, cfg.lora_export_path, dtype, overrides=masters)
+                accelerator.print(f"exported the LoRA adapter to {result.lora_dir}")
+    finally:
+        if use_ema:
+            ema.restore(params)
 
-    sample = read_sample(stream.refs[0], with_latents=True)
-    return sample.latents is not None and name in sample.latents
+
+def _sampler_factory(cfg: Config, parts, accelerator, dtype: torch.dtype):
+    """``model -> TrajectoryCrafterPipeline`` sampling with the model being trained (validation):
+    the frozen VAE (the training one, or loaded once for decoding) and the inference scheduler."""
+    from trajcrafter_core import checkpoints
+    from trajcrafter_core.pipeline import TrajectoryCrafterPipeline
+
+    base = Path(cfg.model.base_dir)
+    held = {}
+
+    def build(model):
+        if "vae" not in held:
+            held["vae"] = parts.pipe.vae if parts.pipe is not None else \
+                checkpoints.load_vae(base / "vae", dtype=dtype, device=accelerator.device).eval().requires_grad_(False)
+        # FSDP gathers the weights inside the wrapper's forward; elsewhere the module itself runs
+        transformer = model if "FSDP" in str(accelerator.distributed_type) else accelerator.unwrap_model(model)
+        pipe = TrajectoryCrafterPipeline(transformer=transformer, vae=held["vae"], text_encoder=None, tokenizer=None,
+                                         scheduler=checkpoints.load_scheduler(base / "scheduler"),
+                                         scheduler_config=checkpoints.read_scheduler_config(base / "scheduler"))
+        pipe.device = accelerator.device
+        return pipe
+
+    return build
+
+
+def _log_videos(accelerator, videos: Sequence[Path], step: int) -> None:
+    """The middle frame of each validation video to TensorBoard, the videos to wandb."""
+    if not videos:
+        return
+    from trajcrafter_core.video import read_video
+
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            for path in videos:
+                clip = read_video(path, size_multiple=1)
+                frame = clip.frames[clip.num_frames // 2].numpy()
+                tracker.writer.add_image(f"val/{path.stem}", frame, global_step=step, dataformats="HWC")
+        elif tracker.name == "wandb":
+            import wandb
+
+            tracker.log({f"val/{p.stem}": wandb.Video(str(p), format="mp4") for p in videos}, step=step)
 
 
 def _reset_accelerate_state() -> None:
@@ -321,7 +507,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TrajCrafterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"step": result.step, "export_dir": str(result.export_dir) if result.export_dir else None}))
+    print(json.dumps({"step": result.step, "export_dir": str(result.export_dir) if result.export_dir else None,
+                      "lora_dir": str(result.lora_dir) if result.lora_dir else None}))
     return 0
 
 

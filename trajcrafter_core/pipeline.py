@@ -239,7 +239,8 @@ class TrajectoryCrafterPipeline(ModelPlacement):
                         scheduler: str = "DDIM_Origin", attention: str = "sdpa", fp8: bool = False,
                         vae_tiling: bool = False, vae_slicing: bool = False, blocks_per_group: int = 1,
                         memory: Optional[str] = None, download: bool = False,
-                        progress=None, cancel=None) -> "TrajectoryCrafterPipeline":
+                        progress=None, cancel=None, lora: Optional[Union[str, Path]] = None,
+                        lora_strength: float = 1.0) -> "TrajectoryCrafterPipeline":
         """Load from the two official folders (see :class:`~trajcrafter_core.specs.ModelSpec`).
 
         ``base_dir``: CogVideoX-Fun-V1.1-5b-InP (vae/, text_encoder/, tokenizer/, scheduler/);
@@ -251,7 +252,9 @@ class TrajectoryCrafterPipeline(ModelPlacement):
         :meth:`set_placement`; ``fp8``, ``vae_tiling``, ``vae_slicing``: see
         :meth:`apply_memory_options`; ``memory``: a preset of :mod:`trajcrafter_core.memory`
         (``"fastest"``, ``"24 GB"``, ``"16 GB"``) that sets those five options at once;
-        ``attention``: see :meth:`set_attention_backend`.
+        ``attention``: see :meth:`set_attention_backend`. ``lora``: a LoRA adapter file or folder
+        merged into the transformer at ``lora_strength`` (:mod:`trajcrafter_core.lora`; read before
+        any model loads).
         """
         torch_dtype = checkpoints.parse_dtype(dtype)
         options = resolve_memory_options(memory, offload=offload, fp8=fp8, vae_tiling=vae_tiling,
@@ -259,10 +262,20 @@ class TrajectoryCrafterPipeline(ModelPlacement):
         offload = options["offload"]
         if offload not in OFFLOAD_MODES:
             raise TrajCrafterError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}.")
+        adapter = None
+        if lora:
+            from .lora import read_lora
+
+            adapter = read_lora(lora)
         checkpoints.ensure_models(base_dir, transformer_dir, download=download, progress=progress, cancel=cancel)
         base = Path(base_dir)
+        transformer = checkpoints.load_transformer(transformer_dir, dtype=torch_dtype)
+        if adapter is not None:
+            from .lora import apply_lora
+
+            apply_lora(transformer, adapter, lora_strength)
         pipe = cls(
-            transformer=checkpoints.load_transformer(transformer_dir, dtype=torch_dtype),
+            transformer=transformer,
             vae=checkpoints.load_vae(base / "vae", dtype=torch_dtype),
             text_encoder=checkpoints.load_text_encoder(base / "text_encoder", dtype=torch_dtype),
             tokenizer=checkpoints.load_tokenizer(base / "tokenizer"),
@@ -531,8 +544,9 @@ class TrajectoryCrafterPipeline(ModelPlacement):
 
         ``prompt_embeds`` is ``[negative; positive]`` with CFG (``guidance_scale > 1``) or the
         positive alone; ``inpaint_latents`` and ``cross_latents`` are for one CFG half and are
-        duplicated here. ``callback(steps_done, total, latents)`` runs after each step; raising
-        from it stops the run.
+        duplicated here; ``cross_latents=None`` skips the reference stream (what stage-1 training
+        trains). ``callback(steps_done, total, latents)`` runs after each step; raising from it
+        stops the run.
         """
         do_cfg = guidance_scale > 1.0
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
@@ -542,7 +556,7 @@ class TrajectoryCrafterPipeline(ModelPlacement):
         rotary = self.rotary_embedding(height, width, latents.shape[1])
         doubled = (lambda x: torch.cat([x, x])) if do_cfg else (lambda x: x)
         inpaint = doubled(inpaint_latents.to(self.device, self.dtype))
-        cross = doubled(cross_latents.to(self.device, self.dtype))
+        cross = doubled(cross_latents.to(self.device, self.dtype)) if cross_latents is not None else None
         text = prompt_embeds.to(self.device, self.dtype)
         with self._running(self.transformer):
             for i, t in enumerate(timesteps):

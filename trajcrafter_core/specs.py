@@ -257,7 +257,8 @@ class ModelSpec:
     ``vae_tiling`` / ``vae_slicing``, ``download`` (fetch missing files from the Hub first),
     ``blocks_per_group`` (block offload), ``memory`` (a preset of :mod:`trajcrafter_core.memory`:
     ``"fastest"``, ``"24 GB"``, ``"16 GB"``; it sets ``offload``, ``fp8``, ``vae_tiling``,
-    ``vae_slicing`` and ``blocks_per_group``, which then read the preset's values).
+    ``vae_slicing`` and ``blocks_per_group``, which then read the preset's values), ``lora`` (an
+    adapter file or folder merged into the transformer at ``lora_strength``).
     """
 
     base_dir: str
@@ -273,6 +274,8 @@ class ModelSpec:
     download: bool = False
     blocks_per_group: int = 1
     memory: Optional[str] = None
+    lora: Optional[str] = None
+    lora_strength: float = 1.0
 
     def __post_init__(self):
         if self.memory not in (None, ""):
@@ -293,6 +296,14 @@ class ModelSpec:
             raise TrajCrafterError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {self.offload!r}.")
         if self.scheduler not in SCHEDULER_CLASSES:
             raise TrajCrafterError(f"scheduler must be one of {', '.join(SCHEDULER_CLASSES)}, got {self.scheduler!r}.")
+        _set(self, "lora", os.fspath(self.lora) if self.lora else None)
+        try:
+            strength = float(self.lora_strength)
+        except (TypeError, ValueError):
+            strength = float("nan")
+        if not math.isfinite(strength):
+            raise TrajCrafterError(f"LoRA strength must be a finite number, got {self.lora_strength!r}.")
+        _set(self, "lora_strength", strength)
 
     def options(self) -> dict:
         """Everything but the two folders, as keyword arguments of ``from_pretrained`` (the
