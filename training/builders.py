@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from trajcrafter_core.camera import official_intrinsics, rescale_intrinsics
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
+from trajcrafter_core.official import is_hole
 from trajcrafter_core.redirect import resize_mask, resize_video
 from trajcrafter_core.sizing import DEFAULT_READ_SIDE, read_size_for
 
@@ -284,7 +285,7 @@ def double_reprojection_samples(item: VideoItem, index: int, opts: DoubleReproje
                   "move": {"theta": move.theta, "phi": move.phi, "r": move.r, "x": move.x, "y": move.y,
                            "radius": move.radius},
                   "render_size": list(opts.render_size), "hole_fraction": float(holes.mean())},
-            video={"target": to_uint8(frames), "render": to_uint8(render), "mask": (holes > 0.5).to(torch.uint8)},
+            video={"target": to_uint8(frames), "render": to_uint8(render), "mask": is_hole(holes).to(torch.uint8)},
         )
 
 
@@ -393,7 +394,7 @@ def triplet_samples(sequence, index: int, opts: TripletOptions, prompt: str = ""
                   "stride": opts.stride, "render_mode": opts.mode, "render_size": list(opts.render_size),
                   "coverage": coverage},
             video={"target": to_uint8(t_frames), "render": to_uint8(render),
-                   "mask": (holes > 0.5).to(torch.uint8), "reference": to_uint8(s_frames)},
+                   "mask": is_hole(holes).to(torch.uint8), "reference": to_uint8(s_frames)},
         )
 
 

@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import torch
 
 from trajcrafter_core.errors import MissingFilesError, TrajCrafterError
+from trajcrafter_core.official import DTYPE_NAMES
 
 from .manifests import ManifestEntry, run_manifest_job
 
@@ -41,8 +42,9 @@ class Captioner:
             raise MissingFilesError(f"--captioner {folder}: no config.json; give a transformers image-to-text "
                                     f"model folder (e.g. Salesforce/blip2-opt-2.7b).")
         self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
-        torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}.get(
-            dtype, torch.float16 if self.device.type == "cuda" else torch.float32)
+        from trajcrafter_core.depth.choice import torch_dtype as auto_dtype
+
+        torch_dtype = auto_dtype(dtype if dtype in DTYPE_NAMES else None, self.device)
         try:
             self.processor = AutoProcessor.from_pretrained(folder)
             self.model = AutoModelForImageTextToText.from_pretrained(folder, torch_dtype=torch_dtype, use_safetensors=True)

@@ -23,7 +23,9 @@ from typing import Optional, Sequence
 
 import torch
 
+from trajcrafter_core.checkpoints import parse_dtype
 from trajcrafter_core.errors import TrajCrafterError
+from trajcrafter_core.official import DTYPE_NAMES
 
 from .builders import check_shard_args, item_generator
 from .checkpointing import write_text_atomic
@@ -36,7 +38,6 @@ from .conditioning import (
 )
 from .shards import Sample, ShardWriter, expand_shard_patterns, iter_shard
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def load_encoding_pipeline(base_dir: str, transformer_dir: str, dtype: torch.dtype, device):
@@ -94,7 +95,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--reference-frames", type=int, default=10, help="source frames for the reference (official 10)")
     p.add_argument("--noise-aug-mean", type=float, default=-3.0)
     p.add_argument("--noise-aug-std", type=float, default=0.5)
-    p.add_argument("--dtype", default="bf16", choices=sorted(DTYPES), help="VAE/T5 compute and storage dtype")
+    p.add_argument("--dtype", default="bf16", choices=sorted(DTYPE_NAMES), help="VAE/T5 compute and storage dtype")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -104,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out_dir = Path(args.out_dir)
         if any(path.resolve().parent == out_dir.resolve() for path in inputs):
             raise TrajCrafterError(f"--out-dir {out_dir} holds input shards; write the encoded shards elsewhere.")
-        dtype = DTYPES[args.dtype]
+        dtype = parse_dtype(args.dtype)
         pipe = load_encoding_pipeline(args.base_dir, args.transformer_dir, dtype, args.device)
         out_dir.mkdir(parents=True, exist_ok=True)
         from safetensors.torch import save_file

@@ -41,6 +41,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from trajcrafter_core.checkpoints import parse_dtype
 from trajcrafter_core.errors import TrajCrafterError
 
 from .checkpointing import CheckpointManager, export_lora_adapter, export_transformer, write_text_atomic
@@ -244,7 +245,7 @@ def run_training(cfg: Config, resume: str = "auto", stop_after: Optional[int] = 
         if not params:
             raise TrajCrafterError("no trainable parameter (check train.trainable / lora settings).")
 
-        weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.mixed_precision, torch.float32)
+        weight_dtype = torch.float32 if cfg.train.mixed_precision == "no" else parse_dtype(cfg.train.mixed_precision)
         stream = ShardBatchStream(refs, cfg.data_kinds, cfg.data.batch_size, cfg.data.num_frames,
                                   cfg.data.height, cfg.data.width, seed=cfg.train.seed, shuffle=cfg.data.shuffle,
                                   rank=accelerator.process_index, world_size=accelerator.num_processes,
@@ -423,7 +424,7 @@ def _export(cfg: Config, accelerator, model, ema, params, named_params, distribu
         if "DEEPSPEED" in distributed and not use_ema:
             masters = _deepspeed_fp32_weights(model, [n for n, _ in named_params])
         if accelerator.is_main_process:
-            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.output.export_dtype]
+            dtype = parse_dtype(cfg.output.export_dtype)
             result.export_dir = export_transformer(unwrapped, cfg.export_path, dtype, state_dict=full_state,
                                                    overrides=masters)
             accelerator.print(f"exported the transformer to {result.export_dir}")

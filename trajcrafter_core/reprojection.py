@@ -37,7 +37,7 @@ import torch
 from .camera import orbit_radius, target_pose_trajectory
 from .conventions import as_depth, as_frames, as_intrinsics
 from .errors import TrajCrafterError
-from .official import covered
+from .official import TARGET_POSE_LIMITS, covered
 from .pointcloud import pixel_rays
 from .render import dilate_holes, render_views
 
@@ -73,6 +73,9 @@ class MoveRanges:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise TrajCrafterError(f"move range {name} must be a finite number >= 0, got {v!r}.")
+            limit = TARGET_POSE_LIMITS.get(name)
+            if limit is not None and v > limit:  # the moves inference accepts are what training must show
+                raise TrajCrafterError(f"move range {name} = {v:g} is beyond the official target-pose range ±{limit:g}.")
         if not self.radius_scale > 0:
             raise TrajCrafterError(f"radius_scale must be > 0, got {self.radius_scale!r}.")
 
