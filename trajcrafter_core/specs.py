@@ -27,7 +27,10 @@ __all__ = [
     "MODES",
     "MODE_ALIASES",
     "PRESETS",
+    "RECAMMASTER_PRESETS",
+    "RECAMMASTER_SUBJECT_DISTANCE_M",
     "PRESET_NAMES",
+    "EASINGS",
     "TARGET_POSE_LIMITS",
     "OFFICIAL_DIRECT_CUT",
     "RENDER_MODES",
@@ -68,14 +71,48 @@ PRESETS = {
     "pan_up": (0.0, 0.0, 0.0, 0.0, 0.3),
     "pan_down": (0.0, 0.0, 0.0, 0.0, -0.3),
     "dolly_zoom": (0.0, 0.0, 0.5, 0.0, 0.0),
+    # A fixed target camera: every output frame is seen from the anchor frame's camera (all
+    # transforms are the identity). The pack estimates no source-camera motion: each frame's
+    # point cloud is in that frame's own camera coordinates, so for a moving source camera the
+    # output keeps the source's motion (no shake is removed) — what stays fixed is the new camera
+    # relative to the source camera. The camera path of ``static``, named for what users ask.
+    "stabilize": (0.0, 0.0, 0.0, 0.0, 0.0),
 }
-PRESET_NAMES = tuple(PRESETS)
+#: ReCamMaster's ten camera presets (KwaiVGI/ReCamMaster ``cam_type`` 1-10, the 81-frame paths of
+#: ``example_test_data/cameras/camera_extrinsics.json``), converted to our poses. There: Unreal
+#: Engine world axes (X forward, Y right, Z up), centimetres, transposed camera-to-world
+#: matrices, which ReCamMaster's own loader turns into OpenCV camera axes in metres. Here, in the
+#: first camera's OpenCV axes (x right, y down, z forward), every preset is:
+#: ``(yaw, pitch, x, y, z, look_at)`` — ``yaw`` (+ = turn right) and ``pitch`` (+ = tilt up) in
+#: degrees for a camera turning in place, ``(x, y, z)`` the final camera position in units of the
+#: distance to the subject, which all ten paths frame at 4 m straight ahead
+#: (:data:`RECAMMASTER_SUBJECT_DISTANCE_M`); with ``look_at`` the camera keeps the subject at the
+#: image centre. We put the subject at the orbit centre (depth at the image centre × radius
+#: scale), so 4 m there = one orbit radius here. Angles and positions ramp linearly over the path
+#: (ReCamMaster's, checked frame by frame in ``tests/test_camera_moves.py``).
+RECAMMASTER_SUBJECT_DISTANCE_M = 4.0
+RECAMMASTER_PRESETS = {
+    "recam_pan_right": (19.876, 0.0, 0.0, 0.0, 0.0, False),  # cam01: turn right in place
+    "recam_pan_left": (-19.876, 0.0, 0.0, 0.0, 0.0, False),  # cam02
+    "recam_tilt_up": (0.0, 9.938, 0.0, 0.0, 0.0, False),  # cam03: tilt up in place
+    "recam_tilt_down": (0.0, -9.938, 0.0, 0.0, 0.0, False),  # cam04
+    "recam_zoom_in": (0.0, 0.0, 0.0, 0.0, 0.49689, False),  # cam05: dolly 1.988 m forward (no focal change)
+    "recam_zoom_out": (0.0, 0.0, 0.0, 0.0, -0.49689, False),  # cam06
+    "recam_translate_up": (0.0, 0.0, 0.0, -0.24845, 0.0, True),  # cam07: rise 0.994 m, tilting down to the subject
+    "recam_translate_down": (0.0, 0.0, 0.0, 0.24845, 0.0, True),  # cam08
+    "recam_arc_left": (0.0, 0.0, -0.49689, 0.0, 0.13315, True),  # cam09: 29.8 deg arc to the left
+    "recam_arc_right": (0.0, 0.0, 0.49689, 0.0, 0.13315, True),  # cam10
+}
+PRESET_NAMES = tuple(PRESETS) + tuple(RECAMMASTER_PRESETS)
+#: How a target pose or preset ramps from the source view to its end: ``linear`` (official) or
+#: ``ease_in_out`` (``(1 - cos(pi t)) / 2``: starts and stops at rest).
+EASINGS = ("linear", "ease_in_out")
 #: Range of a preset's ``amount`` (scales the move; negative reverses it).
 PRESET_AMOUNT_LIMIT = 2.0
 #: Point renderers (see :mod:`trajcrafter_core.render`).
 RENDER_MODES = ("official", "zbuffer")
 #: Where a camera path comes from.
-CAMERA_SOURCES = ("target_pose", "preset", "file")
+CAMERA_SOURCES = ("target_pose", "preset", "file", "target_camera")
 
 
 def canonical_mode(mode) -> str:
@@ -90,7 +127,7 @@ def canonical_mode(mode) -> str:
 def canonical_preset(name) -> str:
     """A preset name (any case, ``-``/space for ``_``) as one of :data:`PRESET_NAMES`."""
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    if key not in PRESETS:
+    if key not in PRESET_NAMES:
         raise TrajCrafterError(f"unknown camera preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
     return key
 
@@ -127,6 +164,27 @@ def _set(obj, name: str, value) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _rigid_transform(values) -> Tuple[float, ...]:
+    """16 finite numbers of a row-major ``4x4`` rigid transform (rotation, translation, last row
+    ``0 0 0 1``), checked to 1e-4."""
+    try:
+        flat = [float(v) for row in values for v in (row if hasattr(row, "__iter__") else [row])]
+    except (TypeError, ValueError):
+        raise TrajCrafterError(f"target camera must be 16 numbers (a row-major 4x4 transform), got {values!r}.") from None
+    if len(flat) != 16 or not all(math.isfinite(v) for v in flat):
+        raise TrajCrafterError(f"target camera must be 16 finite numbers (a row-major 4x4 transform), got {len(flat)}.")
+    rows = [flat[4 * i: 4 * i + 4] for i in range(4)]
+    R = [r[:3] for r in rows[:3]]
+    gram = [[sum(R[k][i] * R[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
+    det = (R[0][0] * (R[1][1] * R[2][2] - R[1][2] * R[2][1]) - R[0][1] * (R[1][0] * R[2][2] - R[1][2] * R[2][0])
+           + R[0][2] * (R[1][0] * R[2][1] - R[1][1] * R[2][0]))
+    orthonormal = all(abs(gram[i][j] - (i == j)) < 1e-4 for i in range(3) for j in range(3))
+    if not orthonormal or det < 0 or any(abs(a - b) > 1e-6 for a, b in zip(rows[3], (0.0, 0.0, 0.0, 1.0))):
+        raise TrajCrafterError("target camera must be a rigid transform: an orthonormal rotation (det +1), a "
+                               "translation and the last row 0 0 0 1.")
+    return tuple(flat)
+
+
 @dataclass(frozen=True)
 class CameraSpec:
     """A camera path and the schedule of the output frames.
@@ -138,7 +196,11 @@ class CameraSpec:
     - ``preset``: a name of :data:`PRESET_NAMES` scaled by ``amount`` (in ``[-2, 2]``);
     - ``file``: a trajectory file, read by content: an official trajectory txt (theta, phi, r
       lines), a RealEstate10K / CameraCtrl pose txt, a nerfstudio ``camera_path.json`` or a
-      saved trajectory JSON. ``file`` may also be the text of an official txt itself.
+      saved trajectory JSON. ``file`` may also be the text of an official txt itself;
+    - ``target_camera``: the final camera as 16 numbers, the row-major ``4x4`` source-camera →
+      target-camera transform (OpenCV axes, depth units; e.g. picked in ComfyUI's 3-D viewer,
+      :mod:`trajcrafter_core.load3d_camera`); the camera moves there from the source view
+      (:func:`trajcrafter_core.camera_moves.target_camera_path`).
 
     Schedule: ``mode`` (:data:`MODES`, aliases allowed), ``direct_cut`` (direct mode: frames the
     camera moves over the first frame, official 20), ``anchor`` (the path's camera that is the
@@ -146,7 +208,10 @@ class CameraSpec:
     frame 0 × this, capped at 5; official ``radius_scale``), ``focal_end`` (dolly zoom: final
     focal in pixels at the render size; default keeps the orbit centre's size, see
     :func:`trajcrafter_core.camera.dolly_zoom_focal_end_of`), ``translation_scale`` (RealEstate10K
-    / nerfstudio: multiplies their translations into depth units).
+    / nerfstudio: multiplies their translations into depth units), ``easing``
+    (:data:`EASINGS`: how a target pose, preset or target camera ramps; not for files), ``zoom``
+    (final focal length × this, ramped with the path; target pose, preset or target camera, not
+    dolly_zoom, which has ``focal_end``).
     """
 
     target_pose: Optional[Tuple[float, float, float, float, float]] = None
@@ -159,13 +224,17 @@ class CameraSpec:
     radius_scale: float = 1.0
     focal_end: Optional[float] = None
     translation_scale: float = 1.0
+    target_camera: Optional[Tuple[float, ...]] = None
+    easing: str = "linear"
+    zoom: float = 1.0
 
     def __post_init__(self):
-        given = [name for name in ("target_pose", "preset", "file") if getattr(self, name) not in (None, "")]
+        given = [name for name in ("target_pose", "preset", "file", "target_camera")
+                 if getattr(self, name) not in (None, "")]
         if len(given) != 1:
             raise TrajCrafterError(
-                "give exactly one camera source: a target pose (theta phi r x y), a preset or a "
-                f"trajectory file; got {', '.join(given) if given else 'none'}.")
+                "give exactly one camera source: a target pose (theta phi r x y), a preset, a "
+                f"trajectory file or a target camera; got {', '.join(given) if given else 'none'}.")
         if self.target_pose is not None:
             values = tuple(self.target_pose) if not isinstance(self.target_pose, str) else ()
             if len(values) != 5:
@@ -199,10 +268,22 @@ class CameraSpec:
             if self.mode != "dolly_zoom":
                 raise TrajCrafterError(f"focal end only applies to mode dolly_zoom, not {self.mode}.")
         _set(self, "translation_scale", _number(self.translation_scale, "translation scale", 0.0, low_open=True))
+        if self.target_camera is not None:
+            _set(self, "target_camera", _rigid_transform(self.target_camera))
+        if self.easing not in EASINGS:
+            raise TrajCrafterError(f"easing must be one of {', '.join(EASINGS)}, got {self.easing!r}.")
+        _set(self, "zoom", _number(self.zoom, "zoom", 0.0, 20.0, low_open=True))
+        if self.file is not None and (self.easing != "linear" or self.zoom != 1.0):
+            raise TrajCrafterError("easing and zoom apply to target poses, presets and target cameras; a trajectory "
+                                   "file brings its own timing and intrinsics.")
+        if self.mode == "dolly_zoom" and self.zoom != 1.0:
+            raise TrajCrafterError("dolly_zoom sets its own focal ramp: give focal_end, not zoom.")
 
     @property
     def source(self) -> str:
         """Which of :data:`CAMERA_SOURCES` this spec uses."""
+        if self.target_camera is not None:
+            return "target_camera"
         return "target_pose" if self.target_pose is not None else ("preset" if self.preset else "file")
 
     def describe(self) -> str:
@@ -211,6 +292,8 @@ class CameraSpec:
             what = "target pose " + " ".join(f"{v:g}" for v in self.target_pose)
         elif self.preset:
             what = f"preset {self.preset} x{self.amount:g}"
+        elif self.target_camera is not None:
+            what = "target camera at " + " ".join(f"{v:.3g}" for v in self.target_camera[3:12:4])
         else:
             is_text = "\n" in self.file
             what = "trajectory text" if is_text else f"file {os.path.basename(self.file)}"
