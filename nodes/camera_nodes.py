@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from trajcrafter_core.specs import MODES, PRESET_NAMES, TARGET_POSE_LIMITS
+from trajcrafter_core.specs import EASINGS, MODES, PRESET_NAMES, TARGET_POSE_LIMITS
 
 from . import bridge
 from .common import CATEGORY, POINT_CLOUD, TRAJECTORY
@@ -68,12 +68,14 @@ class CameraTrajectory:
                 "preview_size": ("INT", {"default": 384, "min": 128, "max": 2048, "step": 32, "tooltip": "Height of each preview panel in pixels."}),
                 "anchor": ("INT", {"default": 0, "min": -10000, "max": 10000, "tooltip": "The path's camera that is the source camera (official anchor_idx; 0 = the path starts at the source view, -1 = it ends there)."}),
                 "focal_end": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100000.0, "step": 1.0, "tooltip": "dolly_zoom: final focal length in pixels at the frames' size (0 = keep the orbit centre's size; official 250 at 1024 px for r = 0.5)."}),
+                "easing": (list(EASINGS), {"default": "linear", "tooltip": "How a target pose or preset ramps: linear (official) or ease_in_out (starts and stops at rest)."}),
             },
         }
 
     def make(
         self, point_cloud, mode, camera, theta, phi, r, x, y, preset, preset_amount, trajectory_file, radius_scale,
         direct_cut, trajectory_path="", translation_scale=1.0, preview_size=384, anchor=0, focal_end=0.0,
+        easing="linear",
     ):
         from trajcrafter_core.errors import TrajCrafterError
         from trajcrafter_core.pointcloud import PointCloud
@@ -82,13 +84,15 @@ class CameraTrajectory:
         if not isinstance(point_cloud, PointCloud):
             raise TrajCrafterError(f"point_cloud must come from Lift Point Cloud, got {type(point_cloud).__name__}.")
         spec = self.camera_spec(mode, camera, theta, phi, r, x, y, preset, preset_amount, trajectory_file,
-                                radius_scale, direct_cut, trajectory_path, translation_scale, anchor, focal_end)
+                                radius_scale, direct_cut, trajectory_path, translation_scale, anchor, focal_end,
+                                easing)
         traj = build_trajectory(spec, point_cloud.depths.cpu(), point_cloud.K[0].cpu())
         return (traj, self._preview(point_cloud, traj, traj.radius, preview_size))
 
     @staticmethod
     def camera_spec(mode, camera, theta, phi, r, x, y, preset, preset_amount, trajectory_file, radius_scale,
-                    direct_cut, trajectory_path="", translation_scale=1.0, anchor=0, focal_end=0.0):
+                    direct_cut, trajectory_path="", translation_scale=1.0, anchor=0, focal_end=0.0,
+                    easing="linear"):
         """The widgets as a :class:`~trajcrafter_core.specs.CameraSpec` (what the CLI's flags build too)."""
         from trajcrafter_core.errors import TrajCrafterError
         from trajcrafter_core.specs import CameraSpec
@@ -96,9 +100,9 @@ class CameraTrajectory:
         common = dict(mode=mode, direct_cut=direct_cut, radius_scale=radius_scale, translation_scale=translation_scale,
                       anchor=anchor, focal_end=focal_end if focal_end else None)
         if camera == "target_pose":
-            return CameraSpec(target_pose=(theta, phi, r, x, y), **common)
+            return CameraSpec(target_pose=(theta, phi, r, x, y), easing=easing, **common)
         if camera == "preset":
-            return CameraSpec(preset=preset, amount=preset_amount, **common)
+            return CameraSpec(preset=preset, amount=preset_amount, easing=easing, **common)
         if camera != "trajectory_file":
             raise TrajCrafterError(f"camera must be one of {CAMERA_SOURCES}, got {camera!r}.")
         if (trajectory_path or "").strip():

@@ -34,6 +34,7 @@ from .sizing import DEFAULT_READ_SIDE, DEFAULT_SIZE_POLICY, SIZE_POLICIES
 from .specs import (
     DEPTH_POLARITIES,
     DTYPE_NAMES,
+    EASINGS,
     MODE_ALIASES,
     MODES,
     OFFICIAL_DIRECT_CUT,
@@ -120,12 +121,12 @@ def camera_spec_from_args(args) -> CameraSpec:
             preset=args.preset if args.preset is not None else (None if sources else DEFAULT_PRESET),
             amount=args.amount, file=args.traj_txt, mode=args.mode, direct_cut=args.direct_cut,
             anchor=args.anchor, radius_scale=args.radius_scale, focal_end=args.focal_end,
-            translation_scale=args.translation_scale,
+            translation_scale=args.translation_scale, easing=args.easing, zoom=args.zoom,
         )
     except TrajCrafterError as exc:
         flag = {"target pose": "--target-pose", "preset amount": "--amount", "direct cut": "--direct-cut",
                 "anchor": "--anchor", "radius scale": "--radius-scale", "focal end": "--focal-end",
-                "translation scale": "--translation-scale"}
+                "translation scale": "--translation-scale", "zoom": "--zoom", "easing and zoom": "--easing/--zoom"}
         for key, name in flag.items():
             if str(exc).startswith(key):
                 raise _flagged(name, exc) from None
@@ -439,6 +440,10 @@ def _add_camera_args(p: argparse.ArgumentParser) -> None:
                    help="direct mode: frames the camera moves over the first frame")
     g.add_argument("--focal-end", type=_positive_float, default=None,
                    help="dolly zoom: final focal in pixels at the render size (default keeps the centre's size)")
+    g.add_argument("--easing", choices=EASINGS, default="linear",
+                   help="how a target pose or preset ramps: linear (official) or ease_in_out (starts and stops at rest)")
+    g.add_argument("--zoom", type=_positive_float, default=1.0,
+                   help="final focal length x this, ramped with the path (target pose or preset)")
     g.add_argument("--translation-scale", type=_positive_float, default=1.0,
                    help="RealEstate10K / nerfstudio files: multiplies their translations into depth units")
     g.add_argument("--fov", type=_positive_float, default=None,

@@ -172,7 +172,7 @@ def _rigid_transform(values) -> Tuple[float, ...]:
     except (TypeError, ValueError):
         raise TrajCrafterError(f"target camera must be 16 numbers (a row-major 4x4 transform), got {values!r}.") from None
     if len(flat) != 16 or not all(math.isfinite(v) for v in flat):
-        raise TrajCrafterError(f"target camera must be 16 finite numbers (a row-major 4x4 transform), got {len(flat)}.")
+        raise TrajCrafterError(f"target camera must be 16 finite numbers (a row-major 4x4 transform), got {len(flat)} numbers.")
     rows = [flat[4 * i: 4 * i + 4] for i in range(4)]
     R = [r[:3] for r in rows[:3]]
     gram = [[sum(R[k][i] * R[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
