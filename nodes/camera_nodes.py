@@ -24,7 +24,9 @@ class CameraTrajectory:
 
     DESCRIPTION = (
         "Makes the new camera path. camera: 'target_pose' uses the official (theta, phi, r, x, y) "
-        "sliders — the camera ramps from the source view to that pose; 'preset' a named move; "
+        "sliders — the camera ramps from the source view to that pose (easing: linear as the "
+        "official, or ease_in_out); 'preset' a named move (stabilize = a fixed camera; recam_* = "
+        "ReCamMaster's ten moves); "
         "'trajectory_file' an official trajectory .txt (theta / phi / r lines), a RealEstate10K "
         ".txt or a nerfstudio camera_path.json. mode: gradual (frame i seen from camera i), direct "
         "(move over the first frame, then play from the final pose), bullet (freeze the last frame "

@@ -7,7 +7,7 @@ import logging
 from trajcrafter_core.specs import SCHEDULER_CLASSES
 
 from . import bridge
-from .common import CATEGORY, CONDITIONS, MAX_SEED, MODEL
+from .common import CATEGORY, CONDITIONS, MAX_SEED, MODEL, SAMPLING_OPTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ class TrajectoryCrafterSampler:
         "(Ref-DiT), the prompt describes the scene (the official quality suffix is appended; an "
         "empty negative prompt uses the official one). The model takes 8m+1 frames (9, 17, 25, 33, "
         "41, 49 native); other counts are padded (last frame repeated) and trimmed back (logged in "
-        "the console). Direct mode drops its camera-move frames from the output, as the official "
+        "the console). Longer clips, of any length, are generated in overlapping 49-frame windows that "
+        "continue each other (set the window in Sampling Options). Direct mode drops its camera-move frames from the output, as the official "
         "demo saves it. Official settings: 50 steps, guidance 6, seed 43, DDIM_Origin. Cancel stops "
         "after the current step; VRAM is freed when the node finishes or stops."
     )
@@ -45,14 +46,16 @@ class TrajectoryCrafterSampler:
             },
             "optional": {
                 "negative_prompt": ("STRING", {"default": "", "multiline": True, "tooltip": "What to avoid; empty = the official negative prompt."}),
+                "options": (SAMPLING_OPTIONS, {"tooltip": "From Sampling Options: window length and overlap for long clips (default 49-frame windows)."}),
             },
         }
 
-    def sample(self, model, conditions, prompt, steps, guidance, seed, scheduler, negative_prompt=""):
+    def sample(self, model, conditions, prompt, steps, guidance, seed, scheduler, negative_prompt="", options=None):
         from trajcrafter_core.errors import TrajCrafterError
         from trajcrafter_core.redirect import Conditions, generate
 
         from .model_nodes import TrajectoryCrafterModel
+        from .multi_path_nodes import sampling_options
 
         if not isinstance(model, TrajectoryCrafterModel):
             raise TrajCrafterError(f"model must come from Load TrajectoryCrafter Model, got {type(model).__name__}.")
@@ -69,6 +72,7 @@ class TrajectoryCrafterSampler:
                 pipe, conditions.to("cpu"), prompt=prompt, negative_prompt=(negative_prompt or "").strip() or None,
                 num_inference_steps=int(steps), guidance_scale=float(guidance), seed=int(seed),
                 callback=lambda done, total, _latents: bar.callback(done, total), notes=notes,
+                **{k: v for k, v in sampling_options(options).items() if k != "batch_size"},
             )
             for note in notes:
                 logger.warning("TrajectoryCrafter Sampler: %s", note)

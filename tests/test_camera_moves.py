@@ -116,10 +116,10 @@ def test_zoom_ramps_the_focal_length(clip):
 
 
 def test_presets_reach_the_cli_and_the_node():
-    from nodes.camera_nodes import CameraTrajectory
+    from nodes_harness import node_class
     from trajcrafter_core.cli import build_parser
 
     args = build_parser().parse_args(["demo", "--preset", "recam_arc_left", "--easing", "ease_in_out"])
     assert args.preset == "recam_arc_left" and args.easing == "ease_in_out"
-    choices = CameraTrajectory.INPUT_TYPES()["required"]["preset"][0]
+    choices = node_class("TrajCrafterCameraTrajectory").INPUT_TYPES()["required"]["preset"][0]
     assert "recam_arc_left" in choices and "stabilize" in choices

@@ -291,7 +291,7 @@ class BatchRunner:
         if pipe is not None:
             videos = redirect.generate(pipe, conditions, prompt=o["prompt"] or "", negative_prompt=o["negative_prompt"],
                                        num_inference_steps=int(o["steps"]), guidance_scale=float(o["guidance"]),
-                                       seed=int(o["seed"]), window_frames=o["window_frames"],
+                                       seed=int(o["seed"]), window_frames=o["window_frames"] or None,
                                        overlap_frames=o["overlap_frames"], batch_size=self.batch_size, notes=notes)
         written = []
         for (name, spec), cond, generated in zip(todo, conditions, videos):

@@ -18,6 +18,11 @@ The official flow (``demo.py``), reproduced by ``size_policy="official"``:
    10 resized frames (the last 10 for bullet time) (:func:`render_conditions`);
 4. the sampler runs with a generator seeded with ``seed`` (:func:`generate`).
 
+Beyond the official: :func:`generate` takes clips of any length (overlapping windows that
+continue each other, :mod:`trajcrafter_core.windows`) and lists of conditions — several camera
+paths of a clip sharing one text and reference encoding and a transformer batch
+(:mod:`trajcrafter_core.sampling`), prepared together by :func:`prepare_conditions_many`.
+
 ``size_policy="keep_aspect"`` does the same at an aspect-preserving sample size (see
 :mod:`trajcrafter_core.sizing`): for 16:9 clips that is the official 384x672, and it never
 distorts a portrait or square clip. Frames already at the sample size are rendered at that size.
@@ -192,7 +197,10 @@ def build_trajectory(camera: CameraSpec, depths, K=None) -> cam.Trajectory:
     target pose and trajectory txt ramps, ``anchor_idx``, direct ``cut``, bullet time, dolly zoom
     (focal ramp to ``camera.focal_end``; default keeps the orbit centre's size: ``f · (1 - r)``
     for a target pose or preset — the official 500 → 250 px for ``r = 0.5`` — and the path's own
-    end for a file).
+    end for other paths). Beyond them: ReCamMaster's presets
+    (:func:`trajcrafter_core.camera_moves.recammaster_path`), a ``target_camera`` reached from the
+    source view turning about the orbit centre (:func:`~trajcrafter_core.camera_moves.target_camera_path`),
+    eased ramps and a ``zoom`` focal ramp.
     """
     if not isinstance(camera, CameraSpec):
         raise TrajCrafterError(f"camera must be a CameraSpec, got {type(camera).__name__}.")
