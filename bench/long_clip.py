@@ -9,16 +9,17 @@ at the model size, then ``redirect.generate`` in overlapping windows (``--window
 ``--overlap``) and, side by side, in one window of the whole clip (``--whole``; what the pipeline
 did before, padded to ``8m + 1``). Printed per run: seconds per output frame (median of
 ``--repeats``), the peak memory above the loaded model (CPU: peak RSS; CUDA: peak allocated),
-and the clip's own tensors (source, render, mask, output), which any method must hold. Windows
-should give a flat time per frame and a peak that does not grow with ``T``.
+and the clip's own tensors (source, render, mask, output), which any method must hold; the
+peak includes them. Windows should give a flat time per frame and a peak that does not grow
+with ``T`` beyond the clip's tensors. On a shared CPU, compare runs of one invocation only.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,28 @@ REPO = Path(__file__).resolve().parents[1]
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+class PeakRSS:
+    """The largest resident set size (MB) seen while the block runs, sampled every 5 ms."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak, self._stop = _rss_mb(), threading.Event()
+
+        def watch():
+            while not self._stop.wait(0.005):
+                self.peak = max(self.peak, _rss_mb())
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
 
 
 def child(args) -> None:
@@ -54,6 +77,7 @@ def child(args) -> None:
     kwargs = dict(prompt="a room", num_inference_steps=args.steps, guidance_scale=6.0, seed=0, window_frames=window,
                   overlap_frames=args.overlap if window else None)
     redirect.generate(pipe, redirect.conditions_from_images(source[:9], render[:9], mask[:9]), **{**kwargs, "window_frames": None})  # warm-up
+    gc.collect()
     cuda = torch.device(args.device).type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -62,14 +86,14 @@ def child(args) -> None:
     else:
         base = _rss_mb()
     times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        out = redirect.generate(pipe, cond, **kwargs)
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() / 2 ** 20 if cuda
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    with PeakRSS() as rss:
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            out = redirect.generate(pipe, cond, **kwargs)
+            if cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else rss.peak
     assert out.shape[0] == T
     clip_mb = (source.numel() * 3 + mask.numel()) * 4 / 2 ** 20  # source, render, output + mask
     print(json.dumps(dict(frames=T, mode=args.child_mode, s_per_frame=statistics.median(times) / T,
@@ -116,7 +140,10 @@ def main() -> int:
                             "transformer_dir"):
                     value = getattr(args, key)
                     cmd += [f"--{key.replace('_', '-')}", *map(str, value if isinstance(value, list) else [value])]
-                out = subprocess.run(cmd, capture_output=True, text=True)
+                # freed tensors go back to the system at once (glibc: large blocks are mmapped), so the
+                # resident size follows the live memory instead of the allocator's cache
+                env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+                out = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if out.returncode:
                     print(f"{T:>6} {mode:>8} failed: {out.stderr.strip().splitlines()[-1:]}")
                     continue

@@ -187,3 +187,33 @@ def test_generate_names_bad_inputs(pipe, clip):
         redirect.generate(pipe, [cond, "render.mp4"], prompt="")
     with pytest.raises(TrajCrafterError, match="one, or a list of them"):
         redirect.generate(pipe, [], prompt="")
+
+
+def test_the_cli_generates_every_frame_of_a_long_clip(tmp_path, capsys):
+    """``trajcrafter generate --frames 0`` on a 21-frame clip with 9-frame windows: 21 frames out."""
+    import json
+
+    import numpy as np
+
+    from trajcrafter_core import cli
+    from trajcrafter_core.fixtures import save_tiny_checkpoints
+    from trajcrafter_core.synthetic import example_clip
+    from trajcrafter_core.video import probe_video, write_video
+
+    c = example_clip(num_frames=21, height=48, width=80, seed=6)
+    write_video(tmp_path / "clip.mp4", c["frames"], fps=8)
+    np.save(tmp_path / "depth.npy", c["depths"].numpy())
+    tiny = save_tiny_checkpoints(tmp_path / "models", seed=2)
+    rc = cli.main(["generate", str(tmp_path / "clip.mp4"), "--frames", "0", "--max-side", "0", "--depth",
+                   str(tmp_path / "depth.npy"), "--base-dir", str(tiny["base"]), "--transformer-dir", str(tiny["transformer"]),
+                   "--dtype", "fp32", "--device", "cpu", "--steps", "1", "--guidance", "1", "--sample-size", "32", "48",
+                   "--window-frames", "9", "--overlap-frames", "3", "--reference-frames", "3", "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    summary = json.loads(captured.out)
+    assert summary["frames"] == 21 and any("overlapping windows of 9" in n for n in summary["notes"])
+    assert probe_video(tmp_path / "out" / "generated.mp4").frame_count == 21
+    rc = cli.main(["generate", str(tmp_path / "clip.mp4"), "--depth", str(tmp_path / "depth.npy"), "--base-dir",
+                   str(tiny["base"]), "--transformer-dir", str(tiny["transformer"]), "--window-frames", "10",
+                   "--out", str(tmp_path / "out2")])
+    assert rc == 2 and "--window-frames/--overlap-frames: window_frames must be 8m+1" in capsys.readouterr().err
