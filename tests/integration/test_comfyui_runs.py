@@ -44,7 +44,7 @@ def test_bad_input_is_reported_with_our_message_and_the_next_prompt_works(comfy,
         prompt = small_working_prompt(0)
         prompt["0"] = load_video_node(frame_cap=4)
         prompt["2"]["inputs"]["frames"] = ["0", 0]
-        fragments = ("depth has 3 frame(s) but frames has 4",)
+        fragments = ("depth has 3 depth map(s) but the clip has 4 frames",)
     else:
         prompt = small_working_prompt(0)
         prompt["3"]["inputs"].update(camera="trajectory_file", trajectory_path="not_a_video.mp4")
