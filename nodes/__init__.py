@@ -38,6 +38,8 @@ _NODE_MODULES = (
     "render_nodes",
     "model_nodes",
     "sampler_nodes",
+    "multi_path_nodes",
+    "scene3d_nodes",
 )
 
 NODE_DEFS: dict = {}

@@ -9,6 +9,7 @@ import functools
 import os
 
 from trajcrafter_core.official import (
+    EASINGS,
     MODES,
     OFFICIAL_DIRECT_CUT,
     PRESET_AMOUNT_LIMIT,
@@ -40,8 +41,16 @@ def _slider(name, default, step, tooltip):
     return Float(name, default, -limit, limit, tooltip, step=step, slider=True)
 
 
-def target_pose(theta, phi, r, x, y):
-    return (_spec(target_pose=(theta, phi, r, x, y)),)
+#: How a target pose, preset or 3-D-picked camera ramps, and the zoom that ramps with it: optional
+#: widgets of those camera nodes (the official ramp is linear at the source focal length).
+EASING = Choice("easing", list(EASINGS), "linear", "How the camera ramps: linear (official) or ease_in_out (starts "
+                "and stops at rest).", optional=True)
+ZOOM = Float("zoom", 1.0, 0.05, 20.0, "Final focal length x this, ramped with the move (1 = the source lens; not "
+             "for mode dolly_zoom, which has focal_end).", step=0.05, optional=True)
+
+
+def target_pose(theta, phi, r, x, y, easing="linear", zoom=1.0):
+    return (_spec(target_pose=(theta, phi, r, x, y), easing=easing, zoom=zoom),)
 
 
 TARGET_POSE = NodeDef(
@@ -59,6 +68,8 @@ TARGET_POSE = NodeDef(
         _slider("r", 0.3, 0.01, "Fraction of the radius; + moves the camera forward."),
         _slider("x", 0.0, 0.05, "Depth units; + pans (translates) the camera right."),
         _slider("y", 0.0, 0.05, "Depth units; + pans (translates) the camera up."),
+        EASING,
+        ZOOM,
     ),
     outputs=(CAMERA_PATH_OUT,),
     run=target_pose,
@@ -68,19 +79,24 @@ TARGET_POSE = NodeDef(
 # ------------------------------------------------------------------------------------ preset
 
 
-def preset(preset, amount):
-    return (_spec(preset=preset, amount=amount),)
+def preset(preset, amount, easing="linear", zoom=1.0):
+    return (_spec(preset=preset, amount=amount, easing=easing, zoom=zoom),)
 
 
 PRESET = NodeDef(
     id="TrajCrafterCameraPreset",
     display_name="Camera Preset (TrajectoryCrafter)",
     category="camera",
-    description="A named camera move (orbit, arc, dolly, pan, dolly zoom, static), scaled by amount.",
+    description=(
+        "A named camera move, scaled by amount: orbits, arcs, dollies, pans, dolly zoom, static; stabilize (a "
+        "fixed camera: every output frame seen from the first frame's camera); recam_* (ReCamMaster's ten moves)."
+    ),
     inputs=(
         Choice("preset", list(PRESET_NAMES), "orbit_left", "Named camera move."),
         Float("amount", 1.0, -PRESET_AMOUNT_LIMIT, PRESET_AMOUNT_LIMIT, "Scales the move (negative reverses it).",
               step=0.05),
+        EASING,
+        ZOOM,
     ),
     outputs=(CAMERA_PATH_OUT,),
     run=preset,
@@ -218,7 +234,8 @@ def camera_trajectory(point_cloud, camera_path, mode, direct_cut, anchor, radius
         raise TrajCrafterError(f"point_cloud must come from Lift Point Cloud, got {type(point_cloud).__name__}.")
     if not isinstance(camera_path, CameraSpec):
         raise TrajCrafterError("camera_path must come from a camera node (Camera Target Pose, Camera Preset, "
-                               f"Camera Trajectory File, Import Camera Path), got {type(camera_path).__name__}.")
+                               "Camera Trajectory File, Import Camera Path, Camera From Load 3D), got "
+                               f"{type(camera_path).__name__}.")
     spec = dataclasses.replace(camera_path, mode=mode, direct_cut=direct_cut, anchor=anchor, radius_scale=radius_scale,
                                focal_end=focal_end or None)
     traj = build_trajectory(spec, point_cloud.depths.cpu(), point_cloud.K[0].cpu())
@@ -259,8 +276,8 @@ CAMERA_TRAJECTORY = NodeDef(
     inputs=(
         Socket("point_cloud", POINT_CLOUD, "From Lift Point Cloud: sets the orbit radius, frame count, size and "
                "intrinsics."),
-        Socket("camera_path", CAMERA_PATH, "From Camera Target Pose, Camera Preset, Camera Trajectory File or Import "
-               "Camera Path."),
+        Socket("camera_path", CAMERA_PATH, "From Camera Target Pose, Camera Preset, Camera Trajectory File, Import "
+               "Camera Path or Camera From Load 3D."),
         Choice("mode", list(MODES), "gradual", "How output frames pick source frames (see the node description)."),
         Int("direct_cut", OFFICIAL_DIRECT_CUT, 2, 1000, "direct mode: output frames spent moving over the first "
             "frame (official 20)."),

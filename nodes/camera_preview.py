@@ -15,24 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from trajcrafter_core.scene3d import END_COLOUR as _END, SOURCE_COLOUR as _SOURCE, START_COLOUR as _START
+from trajcrafter_core.scene3d import camera_frusta, pick_cameras
+
 BACKGROUND = (30, 30, 34)
-SOURCE_COLOUR = (255, 255, 255)
-START_COLOUR = np.array([40, 200, 255], dtype=np.float64)
-END_COLOUR = np.array([255, 140, 30], dtype=np.float64)
-
-
-def camera_frusta(transforms: np.ndarray, K: np.ndarray, height: int, width: int, depth: float) -> np.ndarray:
-    """Frustum points ``[N, 5, 3]`` (centre, then 4 image corners at ``depth``) in source coordinates.
-
-    ``transforms`` ``[N, 4, 4]`` map source-camera → target-camera coordinates, so camera ``i``
-    sits at ``inv(T_i) @ 0`` and its pixel ``(u, v)`` at depth ``d`` is ``inv(T_i) @ d K_i^-1 (u, v, 1)``.
-    """
-    inv_T = np.linalg.inv(transforms.astype(np.float64))
-    corners = np.array([[-0.5, -0.5, 1], [width - 0.5, -0.5, 1], [width - 0.5, height - 0.5, 1], [-0.5, height - 0.5, 1]])
-    rays = np.einsum("nij,cj->nci", np.linalg.inv(K.astype(np.float64)), corners) * depth  # [N, 4, 3]
-    local = np.concatenate([np.zeros((len(transforms), 1, 3)), rays], axis=1)  # [N, 5, 3]
-    homo = np.concatenate([local, np.ones(local.shape[:2] + (1,))], axis=-1)
-    return np.einsum("nij,ncj->nci", inv_T, homo)[..., :3]
+SOURCE_COLOUR = tuple(int(round(255 * c)) for c in _SOURCE)
+START_COLOUR = np.array(_START, dtype=np.float64) * 255
+END_COLOUR = np.array(_END, dtype=np.float64) * 255
 
 
 def _project(xyz: np.ndarray, view: str) -> np.ndarray:
@@ -125,7 +114,7 @@ def draw_camera_path(
     """
     transforms = np.asarray(transforms, dtype=np.float64)
     K = np.asarray(K, dtype=np.float64)
-    pick = np.unique(np.round(np.linspace(0, len(transforms) - 1, min(max_cameras, len(transforms)))).astype(int))
+    pick = pick_cameras(len(transforms), max_cameras)
     if frustum_depth is None:
         frustum_depth = 0.15 * float(np.median(points[:, 2])) if len(points) else 0.3
     all_T = np.concatenate([np.eye(4)[None], transforms[pick]], axis=0)

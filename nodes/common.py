@@ -9,7 +9,7 @@ Socket types between our nodes (ComfyUI only checks that names match):
   yet scheduled over a clip).
 - :data:`DEPTH_MODEL`, :data:`POINT_CLOUD`, :data:`TRAJECTORY`, :data:`MODEL`: core objects;
   :data:`CONDITIONS`: a :class:`trajcrafter_core.redirect.Conditions` (the sampler's inputs at
-  the model's size).
+  the model's size); :data:`TRAJECTORIES` / :data:`CONDITIONS_LIST`: several of them, labelled.
 """
 
 from __future__ import annotations
@@ -26,6 +26,13 @@ TRAJECTORY = "TRAJCRAFTER_TRAJECTORY"
 MODEL = "TRAJCRAFTER_MODEL"
 CONDITIONS = "TRAJCRAFTER_CONDITIONS"
 CAMERA_PATH = "TRAJCRAFTER_CAMERA_PATH"
+#: several camera paths: a list of ``(label, Trajectory)``; their conditions: a list of ``(label, Conditions)``
+TRAJECTORIES = "TRAJCRAFTER_TRAJECTORIES"
+CONDITIONS_LIST = "TRAJCRAFTER_CONDITIONS_LIST"
+#: long-clip and batching options for the samplers: a dict (window_frames, overlap_frames, batch_size)
+SAMPLING_OPTIONS = "TRAJCRAFTER_SAMPLING_OPTIONS"
+#: ComfyUI core's Load 3D camera (``position``, ``target``, ``zoom``, ``cameraType``)
+LOAD3D_CAMERA = "LOAD3D_CAMERA"
 
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 

@@ -62,9 +62,12 @@ class Input:
 
 @dataclass(frozen=True)
 class Output:
+    """One output. ``is_list``: the value is a Python list and the nodes after it run once per item."""
+
     name: str
     type: str
     tooltip: str = ""
+    is_list: bool = False
 
 
 @dataclass
@@ -78,7 +81,8 @@ class Result:
 @dataclass(frozen=True)
 class NodeDef:
     """A node: its ComfyUI id (the class type saved in workflows, never changed), how the editor
-    shows it, its inputs and outputs, and the function that runs it."""
+    shows it, its inputs and outputs, and the function that runs it. ``output_node``: the node
+    writes files, so ComfyUI runs it even when nothing is connected to its outputs."""
 
     id: str
     display_name: str
@@ -91,6 +95,7 @@ class NodeDef:
     validate: Optional[Callable[..., Union[bool, str]]] = None
     fingerprint: Optional[Callable[..., Any]] = None
     previews: bool = False
+    output_node: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -133,5 +138,5 @@ def Socket(name, type_, tooltip, optional=False) -> Input:
     return Input(name, type_, tooltip, optional=optional)
 
 
-def Out(name, type_, tooltip) -> Output:
-    return Output(name, type_, tooltip)
+def Out(name, type_, tooltip, is_list=False) -> Output:
+    return Output(name, type_, tooltip, is_list)

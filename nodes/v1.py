@@ -60,6 +60,10 @@ def v1_class(d: NodeDef) -> type:
         "run": run,
         "__doc__": d.description.split(". ")[0],
     }
+    if any(o.is_list for o in d.outputs):
+        attrs["OUTPUT_IS_LIST"] = tuple(o.is_list for o in d.outputs)
+    if d.output_node:
+        attrs["OUTPUT_NODE"] = True
     if d.validate is not None:
         attrs["VALIDATE_INPUTS"] = classmethod(forwarding_function("VALIDATE_INPUTS", d.validate))
     if d.fingerprint is not None:

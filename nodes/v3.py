@@ -36,7 +36,8 @@ def _input(io, i: Input):
 
 
 def _output(io, o: Output):
-    return _io_type(io, o.type).Output(o.name, display_name=o.name, tooltip=o.tooltip or None)
+    return _io_type(io, o.type).Output(o.name, display_name=o.name, tooltip=o.tooltip or None,
+                                       is_output_list=o.is_list)
 
 
 def v3_class(d: NodeDef, io) -> type:
@@ -48,7 +49,7 @@ def v3_class(d: NodeDef, io) -> type:
             extra["search_aliases"] = list(d.aliases)
         return io.Schema(node_id=d.id, display_name=d.display_name, category=d.full_category,
                          description=d.description, inputs=[_input(io, i) for i in d.inputs],
-                         outputs=[_output(io, o) for o in d.outputs], **extra)
+                         outputs=[_output(io, o) for o in d.outputs], is_output_node=d.output_node, **extra)
 
     def execute(cls, **inputs):
         values, ui = node_outputs(d, d.run(**inputs))

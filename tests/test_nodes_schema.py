@@ -22,11 +22,17 @@ EXPECTED_NODES = {  # id -> category; ids are what workflows save and never chan
     "TrajCrafterCameraPreset": "camera",
     "TrajCrafterCameraTrajectoryFile": "camera",
     "TrajCrafterImportCameraPath": "camera",
+    "TrajCrafterCameraFromLoad3D": "camera",
     "TrajCrafterCameraTrajectory": "camera",
+    "TrajCrafterCameraPaths": "camera",
+    "TrajCrafterExportScene3D": "camera",
     "TrajCrafterLiftPointCloud": "render",
     "TrajCrafterRenderViews": "render",
+    "TrajCrafterRenderManyViews": "render",
     "TrajCrafterLoadModel": "sampling",
     "TrajCrafterSampler": "sampling",
+    "TrajCrafterSamplingOptions": "sampling",
+    "TrajCrafterSamplerMany": "sampling",
 }
 
 

@@ -32,7 +32,18 @@ CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 SEED_NAMES = ("seed", "noise_seed")
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 FRONTEND_ONLY_NODES = ("Note", "MarkdownNote")
-DYNAMIC_COMBOS = UPLOAD_FLAGS  # combos listing user files: any value is allowed in a template
+DYNAMIC_COMBOS = UPLOAD_FLAGS + ("file_upload",)  # combos listing user files: any value is allowed in a template
+#: Core nodes whose widgets the frontend lays out itself (its 3-D viewers, frontend 1.35): every
+#: ``widgets_values`` entry as ``(name, role)``. ``"button"`` widgets go into the API prompt under
+#: their name with their value; ``"viewer"`` is the node's 3-D canvas: Preview 3D sends its value,
+#: Load 3D a capture of the view taken when queued (image, mask, normal, camera_info), which no
+#: tool can compute (:data:`VIEWER_CAPTURE` stands for it).
+FRONTEND_LAYOUTS = {
+    "Load3D": (("model_file", "value"), ("upload 3d model", "button"), ("upload extra resources", "button"),
+               ("clear", "button"), ("image", "viewer"), ("width", "value"), ("height", "value")),
+    "Preview3D": (("model_file", "value"), ("image", "viewer")),
+}
+VIEWER_CAPTURE = "<capture of the Load 3D view>"
 
 
 def node_info(cls, class_name: str, display_name: Optional[str] = None) -> dict:
@@ -85,8 +96,12 @@ def combo_options(spec) -> Optional[list]:
 def widget_slots(info: dict) -> List[Tuple[str, str, list]]:
     """Ordered ``(input name, role, spec)`` of every ``widgets_values`` entry of a node.
 
-    role: ``"value"`` (the input itself), ``"control"`` (control after generate) or ``"upload"``.
+    role: ``"value"`` (the input itself), ``"control"`` (control after generate) or ``"upload"``
+    (or a :data:`FRONTEND_LAYOUTS` role).
     """
+    if info.get("name") in FRONTEND_LAYOUTS:
+        specs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
+        return [(name, role, specs.get(name, [role])) for name, role in FRONTEND_LAYOUTS[info["name"]]]
     slots, uploads = [], []
     for section in ("required", "optional"):
         specs = info["input"].get(section, {})
@@ -109,11 +124,14 @@ def widget_slots(info: dict) -> List[Tuple[str, str, list]]:
 def socket_inputs(info: dict) -> List[Tuple[str, str, bool]]:
     """``(name, type, required)`` of the inputs that are sockets only (no widget)."""
     out = []
+    laid_out = {name for name, _ in FRONTEND_LAYOUTS.get(info.get("name"), ())}
     for section in ("required", "optional"):
         specs = info["input"].get(section, {})
         for name in info.get("input_order", {}).get(section, list(specs)):
             spec = specs[name]
             opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            if name in laid_out:
+                continue
             if combo_options(spec) is None and (spec[0] not in WIDGET_TYPES or opts.get("forceInput")):
                 out.append((name, spec[0], section == "required"))
     return out
@@ -192,6 +210,7 @@ def check_workflow(workflow: dict, object_info: dict) -> List[str]:
         declared = {i["name"]: i for i in node.get("inputs", [])}
         all_inputs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
         frontend_inputs = {"upload"} if any(role == "upload" for _, role, _ in slots) else set()
+        frontend_inputs |= {name for name, _ in FRONTEND_LAYOUTS.get(node["type"], ())}
         for name, slot in declared.items():
             if name not in all_inputs and name not in frontend_inputs:
                 errors.append(f"{where}: input {name!r} does not exist")
@@ -248,8 +267,10 @@ def to_api_prompt(workflow: dict, object_info: dict) -> dict:
         info = object_info[node["type"]]
         inputs = {}
         for (name, role, _), value in zip(widget_slots(info), node.get("widgets_values", [])):
-            if role == "value":
+            if role in ("value", "button"):
                 inputs[name] = value
+            elif role == "viewer":
+                inputs[name] = VIEWER_CAPTURE if node["type"] == "Load3D" else value
         for slot in node.get("inputs", []):
             if slot.get("link") is not None:
                 _, src, src_slot, *_ = links[slot["link"]]

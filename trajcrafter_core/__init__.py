@@ -18,8 +18,9 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "camera", "checkpoints", "conventions", "depth", "errors", "models", "pipeline",
-    "pointcloud", "render", "synthetic", "trajectory_io", "video",
+    "batch", "camera", "camera_moves", "checkpoints", "conventions", "depth", "errors", "glb", "load3d_camera",
+    "models", "pipeline", "pointcloud", "redirect", "render", "sampling", "scene3d", "synthetic", "trajectory_io",
+    "video", "windows",
 }
 
 from .errors import MissingFilesError, TrajCrafterError  # noqa: E402  (tiny, no torch)

@@ -67,7 +67,7 @@ import torch
 
 from .conventions import as_intrinsics, fov_to_focal
 from .errors import MissingFilesError, TrajCrafterError
-from .official import MODES, OFFICIAL_DIRECT_CUT, PRESET_NAMES, PRESETS, canonical_mode, canonical_preset
+from .official import EASINGS, MODES, OFFICIAL_DIRECT_CUT, PRESET_NAMES, PRESETS, canonical_mode, canonical_preset
 
 __all__ = [
     "OFFICIAL_FOCAL",
@@ -90,6 +90,7 @@ __all__ = [
     "txt_keys_to_frames",
     "orbit_poses",
     "relative_transforms",
+    "ramp",
     "preset_pose",
     "preset_trajectory",
     "dolly_zoom_focal_end",
@@ -304,6 +305,17 @@ def orbit_poses(
     return poses
 
 
+def ramp(num_frames: int, easing: str = "linear") -> np.ndarray:
+    """Progress along a path, float64 ``[N]`` from 0 to 1: ``linspace(0, 1, N)`` (``"linear"``)
+    or ``(1 - cos(pi t)) / 2`` of it (``"ease_in_out"``: zero speed at both ends)."""
+    t = np.linspace(0.0, 1.0, _check_num_frames(num_frames))
+    if easing == "linear":
+        return t
+    if easing == "ease_in_out":
+        return (1.0 - np.cos(np.pi * t)) / 2.0
+    raise TrajCrafterError(f"easing must be one of {', '.join(EASINGS)}, got {easing!r}.")
+
+
 def relative_transforms(poses: torch.Tensor, anchor_index: int = 0) -> torch.Tensor:
     """Source→target transforms ``P_i @ inv(P_anchor)`` (float32 [N, 4, 4]).
 
@@ -324,19 +336,25 @@ def target_pose_trajectory(
     num_frames: int,
     radius: float,
     anchor_index: int = 0,
+    easing: str = "linear",
 ) -> torch.Tensor:
     """Official target-pose path: float32 [N, 4, 4] source→target transforms.
 
     Each of ``theta`` (deg, + = camera up), ``phi`` (deg, + = camera right), ``r`` (fraction of
-    ``radius``, + = forward), ``x`` (+ = right), ``y`` (+ = up) ramps linearly from 0 at frame 0
-    to its value at frame ``N - 1``. ``radius``: orbit centre depth (:func:`orbit_radius`).
-    Equals the official ``pose_t @ inv(pose_s)`` with ``anchor_idx = anchor_index``.
+    ``radius``, + = forward), ``x`` (+ = right), ``y`` (+ = up) ramps from 0 at frame 0 to its
+    value at frame ``N - 1``: linearly (official) or along :func:`ramp` for another ``easing``.
+    ``radius``: orbit centre depth (:func:`orbit_radius`). Equals the official
+    ``pose_t @ inv(pose_s)`` with ``anchor_idx = anchor_index``.
     """
     n = _check_num_frames(num_frames)
     rad = _check_radius(radius)
     values = [_finite_float(v, name) for v, name in zip((theta, phi, r, x, y), ("theta", "phi", "r", "x", "y"))]
     r_end = float(rad * values[2])  # the official scales r by the radius in float32
-    ramps = [np.linspace(0.0, v, n).astype(np.float32) for v in (values[0], values[1], r_end, values[3], values[4])]
+    ends = (values[0], values[1], r_end, values[3], values[4])
+    if easing == "linear":
+        ramps = [np.linspace(0.0, v, n).astype(np.float32) for v in ends]
+    else:
+        ramps = [(v * ramp(n, easing)).astype(np.float32) for v in ends]
     poses = orbit_poses(ramps[0], ramps[1], ramps[2], rad, x=ramps[3], y=ramps[4])
     return relative_transforms(poses, anchor_index)
 
@@ -469,9 +487,15 @@ def preset_pose(name: str, radius: float = 1.0, amount: float = 1.0) -> TargetPo
       slides the opposite way (right / left / down / up), nearer content more.
     - ``dolly_zoom`` (r = +0.5, the official zoom example): dolly in by half the radius; use it
       with mode ``dolly_zoom`` and :func:`dolly_zoom_focal_end` so the centre keeps its size.
-    - ``static``: no motion.
+    - ``static``: no motion; ``stabilize``: the same fixed camera (see :data:`~trajcrafter_core.specs.PRESETS`
+      for what it means for a moving source camera).
+
+    ReCamMaster's presets (``recam_*``) are camera paths, not target poses: see
+    :func:`preset_trajectory`.
     """
     key = canonical_preset(name)
+    if key not in PRESETS:
+        raise TrajCrafterError(f"preset {key} is a camera path (ReCamMaster's), not a target pose; use preset_trajectory.")
     a = _finite_float(amount, "amount")
     rad = float(_check_radius(radius))
     th, ph, r, xf, yf = PRESETS[key]
@@ -479,11 +503,20 @@ def preset_pose(name: str, radius: float = 1.0, amount: float = 1.0) -> TargetPo
 
 
 def preset_trajectory(
-    name: str, num_frames: int, radius: float, amount: float = 1.0, anchor_index: int = 0
+    name: str, num_frames: int, radius: float, amount: float = 1.0, anchor_index: int = 0,
+    easing: str = "linear",
 ) -> torch.Tensor:
-    """Source→target transforms (float32 [N, 4, 4]) of a named preset (see :func:`preset_pose`)."""
-    pose = preset_pose(name, radius, amount)
-    return target_pose_trajectory(*pose, num_frames=num_frames, radius=radius, anchor_index=anchor_index)
+    """Source→target transforms (float32 [N, 4, 4]) of a named preset: a target pose
+    (:func:`preset_pose`) or one of ReCamMaster's paths
+    (:func:`trajcrafter_core.camera_moves.recammaster_path`)."""
+    key = canonical_preset(name)
+    if key not in PRESETS:
+        from .camera_moves import recammaster_path
+
+        return recammaster_path(key, num_frames, radius, amount, anchor_index=anchor_index, easing=easing)
+    pose = preset_pose(key, radius, amount)
+    return target_pose_trajectory(*pose, num_frames=num_frames, radius=radius, anchor_index=anchor_index,
+                                  easing=easing)
 
 
 def dolly_zoom_focal_end(focal_start: float, r: float) -> float:

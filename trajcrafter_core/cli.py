@@ -6,7 +6,10 @@
 - ``render``: the same for a video file, with depth from a file (``.npy``/``.npz``, a folder of
   PNGs, a depth video) or an estimator folder.
 - ``generate``: the whole method (depth → point cloud → render → Ref-DiT diffusion) from the
-  model folders; adds ``generated.mp4``.
+  model folders; adds ``generated.mp4``. Clips of any length (``--frames 0`` = all): longer
+  ones go through overlapping windows (``--window-frames``, ``--overlap-frames``).
+- ``batch``: a JSON-lines manifest of clips × camera paths, resumable, one share per process
+  under ``accelerate launch`` (:mod:`trajcrafter_core.batch`).
 
 Every stage goes through :mod:`trajcrafter_core.redirect`, the layer the ComfyUI nodes use, with
 the same defaults (clips read at a 1024-px long side, ``keep_aspect`` size policy). Inputs are
@@ -18,6 +21,7 @@ at the end (written to a hidden folder and moved in), so a failure leaves no hal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -35,6 +39,7 @@ from .sizing import DEFAULT_READ_SIDE, DEFAULT_SIZE_POLICY, SIZE_POLICIES
 from .specs import (
     DEPTH_POLARITIES,
     DTYPE_NAMES,
+    EASINGS,
     MODE_ALIASES,
     MODES,
     OFFICIAL_DIRECT_CUT,
@@ -121,12 +126,12 @@ def camera_spec_from_args(args) -> CameraSpec:
             preset=args.preset if args.preset is not None else (None if sources else DEFAULT_PRESET),
             amount=args.amount, file=args.traj_txt, mode=args.mode, direct_cut=args.direct_cut,
             anchor=args.anchor, radius_scale=args.radius_scale, focal_end=args.focal_end,
-            translation_scale=args.translation_scale,
+            translation_scale=args.translation_scale, easing=args.easing, zoom=args.zoom,
         )
     except TrajCrafterError as exc:
         flag = {"target pose": "--target-pose", "preset amount": "--amount", "direct cut": "--direct-cut",
                 "anchor": "--anchor", "radius scale": "--radius-scale", "focal end": "--focal-end",
-                "translation scale": "--translation-scale"}
+                "translation scale": "--translation-scale", "zoom": "--zoom", "easing and zoom": "--easing/--zoom"}
         for key, name in flag.items():
             if str(exc).startswith(key):
                 raise _flagged(name, exc) from None
@@ -351,6 +356,13 @@ def cmd_generate(args) -> dict:
                           memory=args.memory)
     except TrajCrafterError as exc:
         raise _flagged("--memory", exc) from None
+    if args.window_frames:
+        from .windows import check_window
+
+        try:
+            check_window(args.window_frames, args.overlap_frames)
+        except TrajCrafterError as exc:
+            raise _flagged("--window-frames/--overlap-frames", exc) from None
     if not args.download:  # fail before minutes of depth and rendering, naming what is missing
         checkpoints.ensure_models(model.base_dir, model.transformer_dir)
     depth = depth_spec_from_args(args)
@@ -368,11 +380,52 @@ def cmd_generate(args) -> dict:
     with _bar("sampling", "step") as update:
         result = redirect.generate(pipe, conditions, prompt=args.prompt, negative_prompt=args.negative_prompt,
                                    num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed,
-                                   callback=lambda done, total, _latents: update(done, total), notes=notes)
+                                   callback=lambda done, total, _latents: update(done, total), notes=notes,
+                                   window_frames=args.window_frames or None, overlap_frames=args.overlap_frames)
     written = write_outputs(out, conditions, clip.fps, extra={"generated": conditions.kept(result)},
                             audio=_audio(clip, conditions))
     return _summary("generate", conditions, started, steps=args.steps, notes=conditions.notes + notes,
                     outputs=written)
+
+
+def cmd_batch(args) -> dict:
+    """A manifest of clips × camera paths (see :mod:`trajcrafter_core.batch`): resumable, one
+    share per process under ``accelerate launch``; render-only without model folders."""
+    from . import batch
+
+    if bool(args.base_dir) != bool(args.transformer_dir):
+        raise UsageError("give both --base-dir and --transformer-dir to generate (or neither to render only).")
+    default_depth = None
+    if args.depth_anything or args.depthcrafter:
+        default_depth = depth_spec_from_args(argparse.Namespace(
+            depth=None, depth_anything=args.depth_anything, depthcrafter=args.depthcrafter,
+            depth_polarity="near_bright", device=args.device, download=args.download))
+    load_pipe = None
+    if args.base_dir:
+        from . import checkpoints
+        from .pipeline import TrajectoryCrafterPipeline
+
+        if not args.download:
+            checkpoints.ensure_models(args.base_dir, args.transformer_dir)
+
+        def model_spec(device) -> ModelSpec:
+            return ModelSpec(args.base_dir, args.transformer_dir, dtype=args.dtype,
+                             device=str(device) if device is not None else args.device, offload=args.offload,
+                             scheduler=args.scheduler, download=args.download, memory=args.memory)
+
+        try:
+            model_spec(None)  # a wrong --memory fails here, before any clip is read
+        except TrajCrafterError as exc:
+            raise _flagged("--memory", exc) from None
+
+        def load_pipe(device):
+            return TrajectoryCrafterPipeline.from_spec(model_spec(device))
+    out = _check_out(args.out)
+    started = time.perf_counter()
+    report = batch.run_batch(args.manifest, out, load_pipe=load_pipe, default_depth=default_depth,
+                             batch_size=args.batch_size or None, status=_status)
+    return dict(command="batch", generated=load_pipe is not None, **report,
+                seconds=round(time.perf_counter() - started, 2))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,6 +479,13 @@ def _add_video_args(p: argparse.ArgumentParser) -> None:
                    help="long side the clip is read, estimated and rendered at (0 = source size; official 1024)")
 
 
+def _add_memory_arg(group) -> None:
+    group.add_argument("--memory", default=None, metavar="PRESET",
+                       help="memory preset for a card size, sets --offload and the VAE/fp8 options: "
+                            + " | ".join(f"{name.replace(' ', '').lower()} = {preset.summary}"
+                                         for name, preset in MEMORY_PRESETS.items()))
+
+
 def _add_camera_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("camera path (official parameterisation)")
     g.add_argument("--mode", choices=list(MODES) + sorted(MODE_ALIASES), default="gradual", help="output-frame schedule")
@@ -443,6 +503,10 @@ def _add_camera_args(p: argparse.ArgumentParser) -> None:
                    help="direct mode: frames the camera moves over the first frame")
     g.add_argument("--focal-end", type=_positive_float, default=None,
                    help="dolly zoom: final focal in pixels at the render size (default keeps the centre's size)")
+    g.add_argument("--easing", choices=EASINGS, default="linear",
+                   help="how a target pose or preset ramps: linear (official) or ease_in_out (starts and stops at rest)")
+    g.add_argument("--zoom", type=_positive_float, default=1.0,
+                   help="final focal length x this, ramped with the path (target pose or preset)")
     g.add_argument("--translation-scale", type=_positive_float, default=1.0,
                    help="RealEstate10K / nerfstudio files: multiplies their translations into depth units")
     g.add_argument("--fov", type=_positive_float, default=None,
@@ -504,10 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dtype", choices=DTYPE_NAMES, default="bf16", help="weights and compute precision")
     m.add_argument("--device", default=None, help="where models run (default: cuda if available, else cpu)")
     m.add_argument("--offload", choices=OFFLOAD_MODES, default="none", help="memory mode")
-    m.add_argument("--memory", default=None, metavar="PRESET",
-                   help="memory preset for a card size, sets --offload and the VAE/fp8 options: "
-                        + " | ".join(f"{name.replace(' ', '').lower()} = {preset.summary}"
-                                     for name, preset in MEMORY_PRESETS.items()))
+    _add_memory_arg(m)
     _add_depth_args(p, required=True)
     s = p.add_argument_group("sampling")
     s.add_argument("--prompt", default="", help="what the video shows (the official code captions it with BLIP-2)")
@@ -518,9 +579,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", choices=list(SCHEDULER_CLASSES), default="DDIM_Origin", help="sampler (official name)")
     s.add_argument("--reference-frames", type=_int_at_least(1, "the reference count"), default=10,
                    help="source frames the model cross-attends to")
+    s.add_argument("--window-frames", type=_int_at_least(0, "the window length"), default=49,
+                   help="longer clips are generated in overlapping windows of this many frames (8m+1; 0 = the whole "
+                        "clip at once)")
+    s.add_argument("--overlap-frames", type=_int_at_least(1, "the overlap"), default=None,
+                   help="frames each window shares with the one before (default about a quarter window: 13 for 49)")
     p.add_argument("--out", default="out/generate", help="output folder")
     _add_camera_args(p)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("batch", formatter_class=_Help,
+                       help="a JSON-lines manifest of clips x camera paths: resumable, one share per process "
+                            "under accelerate launch (see trajcrafter_core/batch.py for the line format)")
+    p.add_argument("manifest", help="manifest .jsonl: one clip per line with its camera paths and options")
+    p.add_argument("--out", default="out/batch", help="output folder (one folder per clip and camera path)")
+    m = p.add_argument_group("model (leave out to render only)")
+    m.add_argument("--base-dir", default=None, help="CogVideoX-Fun-V1.1-5b-InP folder")
+    m.add_argument("--transformer-dir", default=None, help="TrajectoryCrafter transformer folder")
+    m.add_argument("--download", action="store_true", help="fetch missing model files from the Hugging Face Hub first")
+    m.add_argument("--dtype", choices=DTYPE_NAMES, default="bf16", help="weights and compute precision")
+    m.add_argument("--device", default=None, help="device of a single process (accelerate sets one per process)")
+    m.add_argument("--offload", choices=OFFLOAD_MODES, default="none", help="memory mode")
+    _add_memory_arg(m)
+    m.add_argument("--scheduler", choices=list(SCHEDULER_CLASSES), default="DDIM_Origin", help="sampler (official name)")
+    m.add_argument("--batch-size", type=_int_at_least(0, "the batch size"), default=0,
+                   help="camera paths of a clip per transformer batch (0 = all, halved when CUDA memory runs out)")
+    d = p.add_argument_group("default depth (for lines that name none)")
+    dd = d.add_mutually_exclusive_group()
+    dd.add_argument("--depth-anything", metavar="DIR", help="Depth Anything V2 folder")
+    dd.add_argument("--depthcrafter", nargs=2, metavar=("UNET_DIR", "SVD_DIR"), help="DepthCrafter + SVD folders")
+    p.set_defaults(func=cmd_batch)
     return parser
 
 
@@ -528,7 +616,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
-        summary = args.func(args)
+        # stdout carries the summary JSON alone (scripts parse it); whatever a library prints
+        # while we work (e.g. DeepSpeed announcing its accelerator) goes to stderr with the logs
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = args.func(args)
     except TrajCrafterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

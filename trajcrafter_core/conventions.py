@@ -21,6 +21,16 @@ Cameras
   intrinsics to render with. The official code composes ``pose_t @ inv(pose_s)``; its "c2w"
   matrices act as world-to-camera, and our transforms equal that product.
 
+Viewer axes (glTF 2.0, three.js: ComfyUI's Load 3D / Preview 3D and its ``LOAD3D_CAMERA``)
+------------------------------------------------------------------------------------------
+- Right-handed, +Y up; a camera looks down its own -Z axis with its +Y up (three.js
+  ``lookAt``), so a Load 3D camera (``position``, ``target``) has no roll.
+- OpenCV → viewer axes: ``(x, y, z) ↦ (x, -y, -z)`` (:data:`OPENCV_TO_VIEWER`, a half turn about
+  x, its own inverse; :func:`opencv_to_viewer`). The source camera at the origin looking along
+  +z (OpenCV, y down) looks along -Z with +Y up there. A scene file adds a uniform scale and a
+  shift on top (:class:`trajcrafter_core.scene3d.ViewerFrame`), used by the scene export and by
+  the Load 3D camera conversion (:mod:`trajcrafter_core.load3d_camera`) alike.
+
 Diffusion model
 ---------------
 - Sizes are multiples of 16. Frame counts are ``8m + 1`` (49 native; 1, 9, 17, 25, 33, 41,
@@ -40,12 +50,29 @@ import torch
 from .errors import TrajCrafterError
 
 __all__ = [
+    "OPENCV_TO_VIEWER",
+    "opencv_to_viewer",
     "as_frames",
     "as_depth",
     "as_mask",
     "as_intrinsics",
     "check_finite",
 ]
+
+
+#: Per-axis signs taking OpenCV camera axes to the viewer's (glTF / three.js) axes and back.
+OPENCV_TO_VIEWER = (1.0, -1.0, -1.0)
+
+
+def opencv_to_viewer(xyz):
+    """Points or directions ``[..., 3]`` (numpy or torch) in OpenCV axes → viewer axes (and,
+    the flip being its own inverse, viewer → OpenCV)."""
+    signs = OPENCV_TO_VIEWER
+    if isinstance(xyz, torch.Tensor):
+        return xyz * torch.tensor(signs, dtype=xyz.dtype, device=xyz.device)
+    import numpy as np
+
+    return np.asarray(xyz) * np.asarray(signs)
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:

@@ -1,4 +1,5 @@
-"""The official TrajectoryCrafter constants and the checks built on them, stated once (torch-free).
+"""The official TrajectoryCrafter constants and the checks built on them, stated once (torch-free),
+with the camera vocabulary the pack adds to them (presets, easings).
 
 Values are those of the official ``inference.py`` / ``demo.py`` / ``docs/config_help.md``. Every
 module, node and CLI flag takes its choices, defaults, ranges and tooltips' numbers from here;
@@ -18,6 +19,7 @@ from .errors import TrajCrafterError
 
 __all__ = [
     "MODES", "MODE_ALIASES", "OFFICIAL_DIRECT_CUT", "TARGET_POSE_LIMITS", "PRESETS", "PRESET_NAMES",
+    "RECAMMASTER_PRESETS", "RECAMMASTER_SUBJECT_DISTANCE_M", "EASINGS",
     "PRESET_AMOUNT_LIMIT", "RENDER_MODES", "CAMERA_SOURCES", "DTYPE_NAMES", "OFFLOAD_MODES",
     "SCHEDULER_CLASSES", "DEFAULT_SCHEDULER", "DEFAULT_STEPS", "DEFAULT_GUIDANCE", "DEFAULT_SEED",
     "REFERENCE_FRAMES", "NOISE_AUG_STRENGTH", "HOLE_THRESHOLD", "RADIUS_SCALE_LIMIT",
@@ -51,14 +53,48 @@ PRESETS = {
     "pan_up": (0.0, 0.0, 0.0, 0.0, 0.3),
     "pan_down": (0.0, 0.0, 0.0, 0.0, -0.3),
     "dolly_zoom": (0.0, 0.0, 0.5, 0.0, 0.0),
+    # A fixed target camera: every output frame is seen from the anchor frame's camera (all
+    # transforms are the identity). The pack estimates no source-camera motion: each frame's
+    # point cloud is in that frame's own camera coordinates, so for a moving source camera the
+    # output keeps the source's motion (no shake is removed) — what stays fixed is the new camera
+    # relative to the source camera. The camera path of ``static``, named for what users ask.
+    "stabilize": (0.0, 0.0, 0.0, 0.0, 0.0),
 }
-PRESET_NAMES = tuple(PRESETS)
+#: ReCamMaster's ten camera presets (KwaiVGI/ReCamMaster ``cam_type`` 1-10, the 81-frame paths of
+#: ``example_test_data/cameras/camera_extrinsics.json``), converted to our poses. There: Unreal
+#: Engine world axes (X forward, Y right, Z up), centimetres, transposed camera-to-world
+#: matrices, which ReCamMaster's own loader turns into OpenCV camera axes in metres. Here, in the
+#: first camera's OpenCV axes (x right, y down, z forward), every preset is:
+#: ``(yaw, pitch, x, y, z, look_at)`` — ``yaw`` (+ = turn right) and ``pitch`` (+ = tilt up) in
+#: degrees for a camera turning in place, ``(x, y, z)`` the final camera position in units of the
+#: distance to the subject, which all ten paths frame at 4 m straight ahead
+#: (:data:`RECAMMASTER_SUBJECT_DISTANCE_M`); with ``look_at`` the camera keeps the subject at the
+#: image centre. We put the subject at the orbit centre (depth at the image centre × radius
+#: scale), so 4 m there = one orbit radius here. Angles and positions ramp linearly over the path
+#: (ReCamMaster's, checked frame by frame in ``tests/test_camera_moves.py``).
+RECAMMASTER_SUBJECT_DISTANCE_M = 4.0
+RECAMMASTER_PRESETS = {
+    "recam_pan_right": (19.876, 0.0, 0.0, 0.0, 0.0, False),  # cam01: turn right in place
+    "recam_pan_left": (-19.876, 0.0, 0.0, 0.0, 0.0, False),  # cam02
+    "recam_tilt_up": (0.0, 9.938, 0.0, 0.0, 0.0, False),  # cam03: tilt up in place
+    "recam_tilt_down": (0.0, -9.938, 0.0, 0.0, 0.0, False),  # cam04
+    "recam_zoom_in": (0.0, 0.0, 0.0, 0.0, 0.49689, False),  # cam05: dolly 1.988 m forward (no focal change)
+    "recam_zoom_out": (0.0, 0.0, 0.0, 0.0, -0.49689, False),  # cam06
+    "recam_translate_up": (0.0, 0.0, 0.0, -0.24845, 0.0, True),  # cam07: rise 0.994 m, tilting down to the subject
+    "recam_translate_down": (0.0, 0.0, 0.0, 0.24845, 0.0, True),  # cam08
+    "recam_arc_left": (0.0, 0.0, -0.49689, 0.0, 0.13315, True),  # cam09: 29.8 deg arc to the left
+    "recam_arc_right": (0.0, 0.0, 0.49689, 0.0, 0.13315, True),  # cam10
+}
+PRESET_NAMES = tuple(PRESETS) + tuple(RECAMMASTER_PRESETS)
+#: How a target pose or preset ramps from the source view to its end: ``linear`` (official) or
+#: ``ease_in_out`` (``(1 - cos(pi t)) / 2``: starts and stops at rest).
+EASINGS = ("linear", "ease_in_out")
 #: Range of a preset's ``amount`` (scales the move; negative reverses it).
 PRESET_AMOUNT_LIMIT = 2.0
 #: Point renderers (see :mod:`trajcrafter_core.render`).
 RENDER_MODES = ("official", "zbuffer")
 #: Where a camera path comes from.
-CAMERA_SOURCES = ("target_pose", "preset", "file")
+CAMERA_SOURCES = ("target_pose", "preset", "file", "target_camera")
 
 # ------------------------------------------------------------------------------------ sampling
 
@@ -114,7 +150,7 @@ def canonical_mode(mode) -> str:
 def canonical_preset(name) -> str:
     """A preset name (any case, ``-``/space for ``_``) as one of :data:`PRESET_NAMES`."""
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    if key not in PRESETS:
+    if key not in PRESET_NAMES:
         raise TrajCrafterError(f"unknown camera preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
     return key
 

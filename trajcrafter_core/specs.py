@@ -25,6 +25,7 @@ from .memory import DEFAULT_MEMORY_OPTIONS, canonical_memory_preset, resolve_mem
 from .official import (  # noqa: F401  (re-exported: the specs' vocabulary)
     CAMERA_SOURCES,
     DTYPE_NAMES,
+    EASINGS,
     MODE_ALIASES,
     MODES,
     OFFICIAL_DIRECT_CUT,
@@ -33,6 +34,8 @@ from .official import (  # noqa: F401  (re-exported: the specs' vocabulary)
     PRESET_NAMES,
     PRESETS,
     RADIUS_SCALE_LIMIT,
+    RECAMMASTER_PRESETS,
+    RECAMMASTER_SUBJECT_DISTANCE_M,
     RENDER_MODES,
     SCHEDULER_CLASSES,
     TARGET_POSE_LIMITS,
@@ -45,7 +48,10 @@ __all__ = [
     "MODES",
     "MODE_ALIASES",
     "PRESETS",
+    "RECAMMASTER_PRESETS",
+    "RECAMMASTER_SUBJECT_DISTANCE_M",
     "PRESET_NAMES",
+    "EASINGS",
     "TARGET_POSE_LIMITS",
     "OFFICIAL_DIRECT_CUT",
     "RENDER_MODES",
@@ -94,6 +100,27 @@ def _set(obj, name: str, value) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _rigid_transform(values) -> Tuple[float, ...]:
+    """16 finite numbers of a row-major ``4x4`` rigid transform (rotation, translation, last row
+    ``0 0 0 1``), checked to 1e-4."""
+    try:
+        flat = [float(v) for row in values for v in (row if hasattr(row, "__iter__") else [row])]
+    except (TypeError, ValueError):
+        raise TrajCrafterError(f"target camera must be 16 numbers (a row-major 4x4 transform), got {values!r}.") from None
+    if len(flat) != 16 or not all(math.isfinite(v) for v in flat):
+        raise TrajCrafterError(f"target camera must be 16 finite numbers (a row-major 4x4 transform), got {len(flat)} numbers.")
+    rows = [flat[4 * i: 4 * i + 4] for i in range(4)]
+    R = [r[:3] for r in rows[:3]]
+    gram = [[sum(R[k][i] * R[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
+    det = (R[0][0] * (R[1][1] * R[2][2] - R[1][2] * R[2][1]) - R[0][1] * (R[1][0] * R[2][2] - R[1][2] * R[2][0])
+           + R[0][2] * (R[1][0] * R[2][1] - R[1][1] * R[2][0]))
+    orthonormal = all(abs(gram[i][j] - (i == j)) < 1e-4 for i in range(3) for j in range(3))
+    if not orthonormal or det < 0 or any(abs(a - b) > 1e-6 for a, b in zip(rows[3], (0.0, 0.0, 0.0, 1.0))):
+        raise TrajCrafterError("target camera must be a rigid transform: an orthonormal rotation (det +1), a "
+                               "translation and the last row 0 0 0 1.")
+    return tuple(flat)
+
+
 @dataclass(frozen=True)
 class CameraSpec:
     """A camera path and the schedule of the output frames.
@@ -105,7 +132,11 @@ class CameraSpec:
     - ``preset``: a name of :data:`PRESET_NAMES` scaled by ``amount`` (in ``[-2, 2]``);
     - ``file``: a trajectory file, read by content: an official trajectory txt (theta, phi, r
       lines), a RealEstate10K / CameraCtrl pose txt, a nerfstudio ``camera_path.json`` or a
-      saved trajectory JSON. ``file`` may also be the text of an official txt itself.
+      saved trajectory JSON. ``file`` may also be the text of an official txt itself;
+    - ``target_camera``: the final camera as 16 numbers, the row-major ``4x4`` source-camera →
+      target-camera transform (OpenCV axes, depth units; e.g. picked in ComfyUI's 3-D viewer,
+      :mod:`trajcrafter_core.load3d_camera`); the camera moves there from the source view
+      (:func:`trajcrafter_core.camera_moves.target_camera_path`).
 
     Schedule: ``mode`` (:data:`MODES`, aliases allowed), ``direct_cut`` (direct mode: frames the
     camera moves over the first frame, official 20), ``anchor`` (the path's camera that is the
@@ -113,7 +144,10 @@ class CameraSpec:
     frame 0 × this, capped at 5; official ``radius_scale``), ``focal_end`` (dolly zoom: final
     focal in pixels at the render size; default keeps the orbit centre's size, see
     :func:`trajcrafter_core.camera.dolly_zoom_focal_end_of`), ``translation_scale`` (RealEstate10K
-    / nerfstudio: multiplies their translations into depth units).
+    / nerfstudio: multiplies their translations into depth units), ``easing``
+    (:data:`EASINGS`: how a target pose, preset or target camera ramps; not for files), ``zoom``
+    (final focal length × this, ramped with the path; target pose, preset or target camera, not
+    dolly_zoom, which has ``focal_end``).
     """
 
     target_pose: Optional[Tuple[float, float, float, float, float]] = None
@@ -126,13 +160,17 @@ class CameraSpec:
     radius_scale: float = 1.0
     focal_end: Optional[float] = None
     translation_scale: float = 1.0
+    target_camera: Optional[Tuple[float, ...]] = None
+    easing: str = "linear"
+    zoom: float = 1.0
 
     def __post_init__(self):
-        given = [name for name in ("target_pose", "preset", "file") if getattr(self, name) not in (None, "")]
+        given = [name for name in ("target_pose", "preset", "file", "target_camera")
+                 if getattr(self, name) not in (None, "")]
         if len(given) != 1:
             raise TrajCrafterError(
-                "give exactly one camera source: a target pose (theta phi r x y), a preset or a "
-                f"trajectory file; got {', '.join(given) if given else 'none'}.")
+                "give exactly one camera source: a target pose (theta phi r x y), a preset, a "
+                f"trajectory file or a target camera; got {', '.join(given) if given else 'none'}.")
         if self.target_pose is not None:
             _set(self, "target_pose", check_target_pose(self.target_pose))
         if self.preset not in (None, ""):
@@ -155,10 +193,22 @@ class CameraSpec:
             if self.mode != "dolly_zoom":
                 raise TrajCrafterError(f"focal end only applies to mode dolly_zoom, not {self.mode}.")
         _set(self, "translation_scale", _number(self.translation_scale, "translation scale", 0.0, low_open=True))
+        if self.target_camera is not None:
+            _set(self, "target_camera", _rigid_transform(self.target_camera))
+        if self.easing not in EASINGS:
+            raise TrajCrafterError(f"easing must be one of {', '.join(EASINGS)}, got {self.easing!r}.")
+        _set(self, "zoom", _number(self.zoom, "zoom", 0.0, 20.0, low_open=True))
+        if self.file is not None and (self.easing != "linear" or self.zoom != 1.0):
+            raise TrajCrafterError("easing and zoom apply to target poses, presets and target cameras; a trajectory "
+                                   "file brings its own timing and intrinsics.")
+        if self.mode == "dolly_zoom" and self.zoom != 1.0:
+            raise TrajCrafterError("dolly_zoom sets its own focal ramp: give focal_end, not zoom.")
 
     @property
     def source(self) -> str:
         """Which of :data:`CAMERA_SOURCES` this spec uses."""
+        if self.target_camera is not None:
+            return "target_camera"
         return "target_pose" if self.target_pose is not None else ("preset" if self.preset else "file")
 
     def describe(self) -> str:
@@ -167,6 +217,8 @@ class CameraSpec:
             what = "target pose " + " ".join(f"{v:g}" for v in self.target_pose)
         elif self.preset:
             what = f"preset {self.preset} x{self.amount:g}"
+        elif self.target_camera is not None:
+            what = "target camera at " + " ".join(f"{v:.3g}" for v in self.target_camera[3:12:4])
         else:
             is_text = "\n" in self.file
             what = "trajectory text" if is_text else f"file {os.path.basename(self.file)}"

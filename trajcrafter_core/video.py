@@ -765,6 +765,48 @@ def labelled_panels(panels, gap: int = 8) -> torch.Tensor:
     return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)
 
 
+def compare_videos(videos, labels=None, columns: Optional[int] = None, gap: int = 8) -> torch.Tensor:
+    """Several clips ``[T, H, W, 3]`` in a labelled grid, float32 ``[T, H', W', 3]``: at most
+    ``columns`` per row (default up to 3), each under a dark band with its label (default its
+    number), grey gaps between; clips are fitted to the first one's height and the shorter ones
+    hold their last frame (see :func:`side_by_side`)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    videos = list(videos)
+    if not videos:
+        raise TrajCrafterError("compare_videos needs at least one clip.")
+    labels = [str(k + 1) for k in range(len(videos))] if labels is None else [str(x) for x in labels]
+    columns = max(1, min(int(columns or 3), len(videos)))
+    height = int(videos[0].shape[1])
+    font_size = max(12, height // 16)
+    band = font_size + font_size // 2
+    rows = []
+    for start in range(0, len(videos), columns):
+        clips = videos[start: start + columns]
+        strip = side_by_side(*clips, gap=gap, gap_value=0.5)
+        canvas = Image.new("RGB", (strip.shape[2], band), (40, 40, 40))
+        draw = ImageDraw.Draw(canvas)
+        font = ImageFont.load_default(size=font_size)
+        x = 0
+        for clip, label in zip(clips, labels[start: start + columns]):
+            draw.text((x + font_size // 3, font_size // 5), label, fill=(255, 255, 255), font=font)
+            x += _round_half_up(clip.shape[2] * height / clip.shape[1]) + gap
+        header = torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)
+        rows.append(torch.cat([header[None].expand(strip.shape[0], -1, -1, -1), strip], dim=1))
+    width = max(r.shape[2] for r in rows)
+    length = max(r.shape[0] for r in rows)
+    padded = []
+    for i, r in enumerate(rows):
+        if r.shape[2] < width:
+            r = torch.cat([r, torch.full((r.shape[0], r.shape[1], width - r.shape[2], 3), 0.5)], dim=2)
+        if r.shape[0] < length:
+            r = torch.cat([r, r[-1:].expand(length - r.shape[0], -1, -1, -1)])
+        if i:
+            padded.append(torch.full((length, int(gap), width, 3), 0.5))
+        padded.append(r)
+    return torch.cat(padded, dim=1).contiguous()
+
+
 def depth_to_frames(depth, near: Optional[float] = None, far: Optional[float] = None) -> torch.Tensor:
     """Grey preview ``[T, H, W, 3]`` of depth ``[T, H, W]``: near = white, far = black.
 

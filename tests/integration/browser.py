@@ -226,3 +226,13 @@ class Frontend:
 
     def screenshot(self, path: str, **kwargs) -> None:
         self.page.screenshot(path=str(path), **kwargs)
+
+    def keep(self, name: str) -> None:
+        """With ``TRAJCRAFTER_UPDATE_SCREENSHOTS=1``, also write the page as
+        ``workflows/screenshots/<name>.jpg`` (the README's pictures)."""
+        if os.environ.get("TRAJCRAFTER_UPDATE_SCREENSHOTS"):
+            from pathlib import Path
+
+            target = Path(__file__).resolve().parents[2] / "workflows" / "screenshots"
+            target.mkdir(exist_ok=True)
+            self.screenshot(target / f"{name}.jpg", type="jpeg", quality=90)

@@ -66,6 +66,29 @@ def comfy(comfy_base):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Where browser screenshots go (``TRAJCRAFTER_SCREENSHOTS`` or a temporary folder; printed)."""
+    folder = Path(os.environ.get("TRAJCRAFTER_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fe(comfy):
+    """The ComfyUI frontend of the session's server in headless Chromium (1920x1080)."""
+    pytest.importorskip("playwright")
+    from browser import chromium_path, frontend
+
+    try:
+        chromium_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    with frontend(comfy.url, width=1920, height=1080) as page:
+        yield page
+
+
 def extra_model_paths(base: Path) -> Path:
     """An extra_model_paths.yaml naming a second trajectorycrafter folder, holding ``TrajectoryCrafter-extra``."""
     extra = base / "extra_models" / "trajectorycrafter"

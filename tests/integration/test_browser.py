@@ -6,40 +6,23 @@ and screenshots are saved (``TRAJCRAFTER_SCREENSHOTS`` or a temporary folder; pa
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 
-from workflow_tools import REPO, load_workflows, to_api_prompt
+from workflow_tools import VIEWER_CAPTURE, load_workflows, to_api_prompt
 
 WORKFLOWS = load_workflows()
 
 
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    folder = Path(os.environ.get("TRAJCRAFTER_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots in {folder}")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def fe(comfy):
-    pytest.importorskip("playwright")
-    from browser import chromium_path, frontend
-
-    try:
-        chromium_path()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    with frontend(comfy.url, width=1920, height=1080) as page:
-        yield page
-
-
 def _strip_meta(prompt):
-    return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in prompt.items()}
+    """The prompt without titles; Load 3D's view capture (taken when queued) as our tools name it."""
+    def inputs(node):
+        if node["class_type"] == "Load3D" and isinstance(node["inputs"].get("image"), dict):
+            return {**node["inputs"], "image": VIEWER_CAPTURE}
+        return node["inputs"]
+
+    return {k: {"class_type": v["class_type"], "inputs": inputs(v)} for k, v in prompt.items()}
 
 
 def test_missing_node_detection_works(fe):
@@ -69,7 +52,7 @@ def test_workflow_loads_and_converts_like_our_tools(fe, comfy, shots, name):
     fe.fit_in_editor()
     fe.screenshot(shots / f"{name}.png")
     if name == "full_redirect_target_pose":
-        _keep(fe, "full_redirect_target_pose")
+        fe.keep("full_redirect_target_pose")
 
 
 def test_render_only_workflow_runs_from_the_editor(fe, comfy, shots):
@@ -91,15 +74,7 @@ def test_render_only_workflow_runs_from_the_editor(fe, comfy, shots):
     fe.close_dialogs()
     fe.fit_in_editor()
     fe.screenshot(shots / "render_only_synthetic_after_run.png")
-    _keep(fe, "render_only_synthetic_after_run")
-
-
-def _keep(fe, name):
-    """With TRAJCRAFTER_UPDATE_SCREENSHOTS=1, also write the screenshot as workflows/screenshots/<name>.jpg."""
-    if os.environ.get("TRAJCRAFTER_UPDATE_SCREENSHOTS"):
-        target = REPO / "workflows" / "screenshots"
-        target.mkdir(exist_ok=True)
-        fe.screenshot(target / f"{name}.jpg", type="jpeg", quality=90)
+    fe.keep("render_only_synthetic_after_run")
 
 
 def test_node_search_finds_every_node_under_trajectorycrafter(fe, comfy, shots):
@@ -116,7 +91,7 @@ def test_node_search_finds_every_node_under_trajectorycrafter(fe, comfy, shots):
     fe.page.wait_for_timeout(1500)
     listed = fe.page.locator("[role=option]").all_inner_texts()
     fe.screenshot(shots / "node_search_trajectorycrafter.png")
-    _keep(fe, "node_search_trajectorycrafter")
+    fe.keep("node_search_trajectorycrafter")
     fe.page.keyboard.press("Escape")
     names = load_pack().NODE_DISPLAY_NAME_MAPPINGS.values()
     text = "\n".join(listed)

@@ -66,7 +66,8 @@ def _full(camera, note=NOTE_FULL, video_widgets=None, depth="estimate"):
 
     ``camera``: ``(camera node type, its widgets, Camera Trajectory's widgets)``."""
     source_type, source_widgets, schedule_widgets = camera
-    video_widgets = dict(video=SAMPLE_VIDEO, frame_cap=49, skip_first=0, every_nth=1, max_size=1024, **(video_widgets or {}))
+    video_widgets = {**dict(video=SAMPLE_VIDEO, frame_cap=49, skip_first=0, every_nth=1, max_size=1024),
+                     **(video_widgets or {})}
     nodes = [
         _node("note", "MarkdownNote", (40, -300), size=(700, 200), text=note),
         _node("video", "TrajCrafterLoadVideo", (40, 60), size=(320, 470), **video_widgets),
@@ -154,6 +155,137 @@ def external_depth():
     )
 
 
+NOTE_LONG = NOTE_FULL.replace("(49 frames, read", "(**frame cap 0: every frame** of a clip of any length, read") + (
+    "\n\n**Long clip**: the sampler generates 49-frame windows that overlap by 13 frames (Sampling Options); each "
+    "window continues the last (it sees the previous window's generated frames as known content) and the seams "
+    "are cross-faded, so the video has every frame of the clip. Memory is that of one window; time grows with the length."
+)
+
+
+def long_clip():
+    """Every frame of a clip, generated in overlapping windows that continue each other."""
+    wf = _full(_pose("gradual", 0.0, -30.0, 0.3), note=NOTE_LONG, video_widgets=dict(frame_cap=0))
+    wf["nodes"].append(_node("options", "TrajCrafterSamplingOptions", (1900, 560), window_frames=49, overlap_frames=13,
+                             batch_size=0))
+    wf["links"].append(("options", "options", "sampler", "options"))
+    return wf
+
+
+NOTE_PATHS = (
+    "## Several camera paths of one clip\n"
+    "Depth, point cloud, prompt encoding and reference frames are computed once; the three paths are rendered "
+    "together and sampled in one transformer batch (Sampling Options' batch_size: 0 = all, halved when GPU memory runs "
+    "out). Each video equals what the single-path sampler gives for that path with the same seed.\n"
+    "1. Upload your clip in **Load Video**; weights in `ComfyUI/models/trajectorycrafter/` (or *download_missing*).\n"
+    "2. Add paths: chain another **Camera Paths** into `paths` for more than six.\n"
+    "3. `videos` is a list: the Save Video after it writes one file per path; `comparison` shows them side by side."
+)
+
+
+def several_camera_paths():
+    """One clip, three camera paths (an orbit, ReCamMaster's eased arc, bullet time): one video each + a comparison."""
+    nodes = [
+        _node("note", "MarkdownNote", (40, -320), size=(760, 220), text=NOTE_PATHS),
+        _node("video", "TrajCrafterLoadVideo", (40, 60), size=(320, 470), video=SAMPLE_VIDEO, frame_cap=49,
+              skip_first=0, every_nth=1, max_size=1024),
+        _node("depthmodel", "TrajCrafterLoadDepthModel", (400, 60), estimator="depthcrafter", precision="auto"),
+        _node("depthnode", "TrajCrafterEstimateDepth", (400, 340)),
+        _node("lift", "TrajCrafterLiftPointCloud", (780, 60), intrinsics="official"),
+        _node("orbit_cam", "TrajCrafterCameraPreset", (780, 340), title="Path 1: orbit left", preset="orbit_left"),
+        _node("arc_cam", "TrajCrafterCameraPreset", (780, 560), title="Path 2: ReCamMaster arc right, eased",
+              preset="recam_arc_right", easing="ease_in_out"),
+        _node("bullet_cam", "TrajCrafterCameraTargetPose", (780, 820), title="Path 3: bullet time", theta=0.0,
+              phi=-40.0, r=0.2, x=0.0, y=0.0),
+        _node("orbit", "TrajCrafterCameraTrajectory", (1140, -200), title="Path 1", mode="gradual"),
+        _node("arc", "TrajCrafterCameraTrajectory", (1140, 420), title="Path 2", mode="gradual"),
+        _node("bullet", "TrajCrafterCameraTrajectory", (1140, 1040), title="Path 3", mode="bullet"),
+        _node("paths", "TrajCrafterCameraPaths", (1520, 60)),
+        _node("render", "TrajCrafterRenderManyViews", (1520, 300), render_mode="official", clean_holes=True,
+              size_policy="keep_aspect"),
+        _node("model", "TrajCrafterLoadModel", (1520, 760), precision="bf16", memory_preset="24 GB"),
+        _node("options", "TrajCrafterSamplingOptions", (1520, 1100), window_frames=49, overlap_frames=13, batch_size=0),
+        _node("sampler", "TrajCrafterSamplerMany", (1900, 60), size=(360, 480), prompt=PROMPT, steps=50, guidance=6.0,
+              seed=43, control_after_generate="fixed", scheduler="DDIM_Origin"),
+        _node("out", "CreateVideo", (2320, 60)),
+        _node("save", "SaveVideo", (2320, 200), title="Save one video per path", filename_prefix="trajcrafter/paths",
+              size=(360, 130)),
+        _node("out_cmp", "CreateVideo", (2320, 420)),
+        _node("save_cmp", "SaveVideo", (2320, 560), title="Save the side-by-side comparison",
+              filename_prefix="trajcrafter/paths_side_by_side", size=(360, 130)),
+    ]
+    links = [
+        ("depthmodel", "depth_model", "depthnode", "depth_model"), ("video", "frames", "depthnode", "frames"),
+        ("video", "frames", "lift", "frames"), ("depthnode", "depth", "lift", "depth"),
+        ("lift", "point_cloud", "orbit", "point_cloud"), ("lift", "point_cloud", "arc", "point_cloud"),
+        ("lift", "point_cloud", "bullet", "point_cloud"),
+        ("orbit_cam", "camera_path", "orbit", "camera_path"), ("arc_cam", "camera_path", "arc", "camera_path"),
+        ("bullet_cam", "camera_path", "bullet", "camera_path"),
+        ("orbit", "trajectory", "paths", "trajectory_1"), ("arc", "trajectory", "paths", "trajectory_2"),
+        ("bullet", "trajectory", "paths", "trajectory_3"),
+        ("lift", "point_cloud", "render", "point_cloud"), ("paths", "paths", "render", "paths"),
+        ("model", "model", "sampler", "model"), ("render", "conditions", "sampler", "conditions"),
+        ("options", "options", "sampler", "options"),
+        ("sampler", "videos", "out", "images"), ("video", "fps", "out", "fps"), ("out", "VIDEO", "save", "video"),
+        ("sampler", "comparison", "out_cmp", "images"), ("video", "fps", "out_cmp", "fps"),
+        ("out_cmp", "VIDEO", "save_cmp", "video"),
+    ]
+    return {"nodes": nodes, "links": links}
+
+
+NOTE_PICK = (
+    "## Pick the new camera in 3-D\n"
+    "1. Upload your clip in **Load Video** and run once: **Export Scene 3D** writes the point cloud with the source "
+    "camera (white) and the preview path's cameras (cyan → orange) and shows it in **Preview 3D**; it also saves "
+    "`input/3d/trajcrafter/scene.glb` (the Load 3D branch reports a missing file on this first run).\n"
+    "2. Press **R** (refresh), choose `3d/trajcrafter/scene.glb` in **Load 3D**, orbit / pan / zoom to the view "
+    "you want.\n"
+    "3. Run again: **Camera From Load 3D** turns that view into a camera path from the source view (eased), "
+    "**Camera Trajectory** schedules it over the clip (turning about the orbit centre) and the sampler generates it."
+)
+
+
+def pick_camera_3d():
+    """See the scene and the camera path in Preview 3D, frame the new view in Load 3D, generate that view."""
+    nodes = [
+        _node("note", "MarkdownNote", (40, -320), size=(760, 220), text=NOTE_PICK),
+        _node("video", "TrajCrafterLoadVideo", (40, 60), size=(320, 470), video=SAMPLE_VIDEO, frame_cap=49,
+              skip_first=0, every_nth=1, max_size=1024),
+        _node("depthmodel", "TrajCrafterLoadDepthModel", (400, 60), estimator="depthcrafter", precision="auto"),
+        _node("depthnode", "TrajCrafterEstimateDepth", (400, 340)),
+        _node("lift", "TrajCrafterLiftPointCloud", (780, 60), intrinsics="official"),
+        _node("pose", "TrajCrafterCameraTargetPose", (780, 340), title="Preview path (drawn in the 3-D scene)",
+              theta=0.0, phi=-30.0, r=0.3, x=0.0, y=0.0),
+        _node("traj", "TrajCrafterCameraTrajectory", (1140, 60), title="Preview path schedule", mode="gradual"),
+        _node("export", "TrajCrafterExportScene3D", (1520, 60), max_points=100000, filename_prefix="trajcrafter/scene",
+              for_load_3d=True),
+        _node("preview3d", "Preview3D", (1900, -260), title="Preview 3D: the scene and the camera path", size=(480, 560)),
+        _node("load3d", "Load3D", (1520, 360), title="Load 3D: frame the new view", size=(420, 600), model_file=""),
+        _node("pick", "TrajCrafterCameraFromLoad3D", (1980, 360), easing="ease_in_out"),
+        _node("pick_traj", "TrajCrafterCameraTrajectory", (1980, 600), title="Picked path schedule", mode="gradual",
+              radius_scale=1.0),
+        _node("render", "TrajCrafterRenderViews", (2360, 360), render_mode="official", clean_holes=True,
+              size_policy="keep_aspect"),
+        _node("model", "TrajCrafterLoadModel", (2360, 760), precision="bf16", memory_preset="24 GB"),
+        _node("sampler", "TrajCrafterSampler", (2740, 360), size=(360, 460), prompt=PROMPT, steps=50, guidance=6.0,
+              seed=43, control_after_generate="fixed", scheduler="DDIM_Origin"),
+        _node("out", "CreateVideo", (3140, 360)),
+        _node("save", "SaveVideo", (3140, 500), filename_prefix="trajcrafter/picked_view", size=(360, 130)),
+    ]
+    links = [
+        ("depthmodel", "depth_model", "depthnode", "depth_model"), ("video", "frames", "depthnode", "frames"),
+        ("video", "frames", "lift", "frames"), ("depthnode", "depth", "lift", "depth"),
+        ("lift", "point_cloud", "traj", "point_cloud"), ("pose", "camera_path", "traj", "camera_path"),
+        ("lift", "point_cloud", "export", "point_cloud"),
+        ("traj", "trajectory", "export", "trajectory"), ("export", "model_file", "preview3d", "model_file"),
+        ("load3d", "camera_info", "pick", "camera_info"), ("load3d", "mesh_path", "pick", "mesh_path"),
+        ("lift", "point_cloud", "pick_traj", "point_cloud"), ("pick", "camera_path", "pick_traj", "camera_path"),
+        ("lift", "point_cloud", "render", "point_cloud"), ("pick_traj", "trajectory", "render", "trajectory"),
+        ("model", "model", "sampler", "model"), ("render", "conditions", "sampler", "conditions"),
+        ("sampler", "frames", "out", "images"), ("video", "fps", "out", "fps"), ("out", "VIDEO", "save", "video"),
+    ]
+    return {"nodes": nodes, "links": links}
+
+
 WORKFLOWS = {
     "full_redirect_target_pose": full_redirect_target_pose,
     "bullet_time": bullet_time,
@@ -161,4 +293,7 @@ WORKFLOWS = {
     "trajectory_file": trajectory_file,
     "external_depth": external_depth,
     "render_only_synthetic": render_only_synthetic,
+    "long_clip": long_clip,
+    "several_camera_paths": several_camera_paths,
+    "pick_camera_3d": pick_camera_3d,
 }
