@@ -129,11 +129,13 @@ def test_pick_camera_3d_workflow_exports_then_generates_the_picked_view(comfy):
 GRAPH_3D = {"nodes": [
     {"key": "scene", "type": "TrajCrafterSyntheticScene", "pos": [0, 0], "widgets": {"num_frames": 5, "width": 512, "height": 288, "scene_seed": 3}},
     {"key": "lift", "type": "TrajCrafterLiftPointCloud", "pos": [0, 420], "widgets": {}},
-    {"key": "traj", "type": "TrajCrafterCameraTrajectory", "pos": [360, 0], "widgets": {"phi": -30.0, "r": 0.2, "preview_size": 128}},
+    {"key": "pose", "type": "TrajCrafterCameraTargetPose", "pos": [360, -300], "widgets": {"phi": -30.0, "r": 0.2}},
+    {"key": "traj", "type": "TrajCrafterCameraTrajectory", "pos": [360, 0], "widgets": {"preview_size": 128}},
     {"key": "export", "type": "TrajCrafterExportScene3D", "pos": [720, 0], "widgets": {"filename_prefix": "trajcrafter/browser_scene"}},
     {"key": "p3d", "type": "Preview3D", "pos": [1080, 0], "widgets": {}, "size": [760, 760]},
 ], "links": [("scene", "frames", "lift", "frames"), ("scene", "depth", "lift", "depth"),
-             ("lift", "point_cloud", "traj", "point_cloud"), ("lift", "point_cloud", "export", "point_cloud"),
+             ("lift", "point_cloud", "traj", "point_cloud"), ("pose", "camera_path", "traj", "camera_path"),
+             ("lift", "point_cloud", "export", "point_cloud"),
              ("traj", "trajectory", "export", "trajectory"), ("export", "model_file", "p3d", "model_file")]}
 
 _RECORD_SETUPS = """() => {
@@ -196,11 +198,13 @@ def test_load_3d_shows_the_scene_and_its_camera_reaches_camera_from_load_3d(fe, 
     graph["links"] = [l for l in graph["links"] if l[2] != "p3d"]
     graph["nodes"] += [
         {"key": "l3d", "type": "Load3D", "pos": [1080, 0], "widgets": {"model_file": "3d/trajcrafter/browser_scene.glb"}, "size": [560, 680]},
-        {"key": "pick", "type": "TrajCrafterCameraFromLoad3D", "pos": [1680, 0], "widgets": {"preview_size": 128}},
-        {"key": "show", "type": "PreviewImage", "pos": [1680, 420], "widgets": {}, "size": [320, 260]},
+        {"key": "pick", "type": "TrajCrafterCameraFromLoad3D", "pos": [1680, 0], "widgets": {}},
+        {"key": "pick_traj", "type": "TrajCrafterCameraTrajectory", "pos": [1680, 300], "widgets": {"preview_size": 128}},
+        {"key": "show", "type": "PreviewImage", "pos": [1680, 720], "widgets": {}, "size": [320, 260]},
     ]
-    graph["links"] += [("lift", "point_cloud", "pick", "point_cloud"), ("l3d", "camera_info", "pick", "camera_info"),
-                       ("l3d", "mesh_path", "pick", "mesh_path"), ("pick", "preview", "show", "images")]
+    graph["links"] += [("l3d", "camera_info", "pick", "camera_info"), ("l3d", "mesh_path", "pick", "mesh_path"),
+                       ("lift", "point_cloud", "pick_traj", "point_cloud"), ("pick", "camera_path", "pick_traj", "camera_path"),
+                       ("pick_traj", "preview", "show", "images")]
     assert (comfy.base / "input" / "3d" / "trajcrafter" / "browser_scene.glb").is_file()  # from the test above
     fe.build(graph)
     fe.page.evaluate(_RECORD_SETUPS)
